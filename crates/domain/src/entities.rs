@@ -1,0 +1,201 @@
+//! Entities and the commands that create them.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::access::{Actor, Role};
+use crate::error::ParseError;
+use crate::ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
+use crate::names::{FlowName, OrganizationName, TaskName};
+use crate::status::TaskStatus;
+
+/// Most tasks one flow execution may be created with.
+pub const MAX_TASKS_PER_FLOW: usize = 1000;
+
+/// One attempt of one task inside a flow execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskExecution {
+    pub id: TaskExecutionId,
+    pub flow_execution_id: FlowExecutionId,
+    pub organization_id: OrganizationId,
+    pub task_name: TaskName,
+    /// 0 = first run, 1 = first retry, …
+    pub execution_index: i32,
+    pub status: TaskStatus,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub modified_by: Actor,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One run of a flow: the parent of its task executions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowExecution {
+    pub id: FlowExecutionId,
+    pub organization_id: OrganizationId,
+    pub flow_name: FlowName,
+    pub input: Option<Value>,
+    pub modified_by: Actor,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A flow execution with its task executions, ordered by task name, then
+/// execution index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowExecutionDetail {
+    pub flow_execution: FlowExecution,
+    pub task_executions: Vec<TaskExecution>,
+}
+
+/// One task to create inside a new flow execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub task_name: TaskName,
+    pub input: Option<Value>,
+}
+
+/// A validated request to create a flow execution: at least one task, at
+/// most [`MAX_TASKS_PER_FLOW`], task names unique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFlowExecution {
+    flow_name: FlowName,
+    input: Option<Value>,
+    tasks: Vec<NewTask>,
+}
+
+impl NewFlowExecution {
+    pub fn new(
+        flow_name: FlowName,
+        input: Option<Value>,
+        tasks: Vec<NewTask>,
+    ) -> Result<Self, ParseError> {
+        if tasks.is_empty() {
+            return Err(ParseError::new("must contain at least one task"));
+        }
+        if tasks.len() > MAX_TASKS_PER_FLOW {
+            return Err(ParseError::new(format!(
+                "must contain at most {MAX_TASKS_PER_FLOW} tasks"
+            )));
+        }
+        let mut seen = HashSet::with_capacity(tasks.len());
+        if let Some(duplicate) = tasks.iter().find(|t| !seen.insert(&t.task_name)) {
+            return Err(ParseError::new(format!(
+                "task names must be unique; '{}' appears more than once",
+                duplicate.task_name
+            )));
+        }
+        Ok(Self {
+            flow_name,
+            input,
+            tasks,
+        })
+    }
+
+    pub fn flow_name(&self) -> &FlowName {
+        &self.flow_name
+    }
+
+    pub fn input(&self) -> Option<&Value> {
+        self.input.as_ref()
+    }
+
+    pub fn tasks(&self) -> &[NewTask] {
+        &self.tasks
+    }
+}
+
+/// An organization, the tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub name: OrganizationName,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key to store. Only the SHA-256 of the secret is ever stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub id: ApiKeyId,
+    pub organization_id: OrganizationId,
+    pub role: Role,
+    pub actor: Actor,
+    pub secret_sha256: [u8; 32],
+}
+
+/// What the store knows of a key, looked up by its id before the
+/// organization is known. The caller compares `secret_sha256` in constant
+/// time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyCredentials {
+    pub id: ApiKeyId,
+    pub organization_id: OrganizationId,
+    pub role: Role,
+    pub actor: Actor,
+    pub secret_sha256: [u8; 32],
+}
+
+/// A requested status change of one task execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub task_execution_id: TaskExecutionId,
+    pub to: TaskStatus,
+    pub actor: Actor,
+    /// Stored with `completed`.
+    pub output: Option<Value>,
+    /// Stored with `failed`.
+    pub error: Option<Value>,
+    /// Free text recorded on the event row.
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str) -> Result<NewTask, ParseError> {
+        Ok(NewTask {
+            task_name: TaskName::parse(name)?,
+            input: None,
+        })
+    }
+
+    #[test]
+    fn a_flow_execution_needs_at_least_one_task() -> Result<(), ParseError> {
+        assert!(NewFlowExecution::new(FlowName::parse("f")?, None, vec![]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_flow_execution_rejects_duplicate_task_names() -> Result<(), ParseError> {
+        let err = NewFlowExecution::new(
+            FlowName::parse("f")?,
+            None,
+            vec![task("a")?, task("b")?, task("a")?],
+        )
+        .err();
+        assert!(err.is_some_and(|e| e.message().contains("'a'")));
+        Ok(())
+    }
+
+    #[test]
+    fn a_flow_execution_accepts_up_to_the_task_limit_and_no_more() -> Result<(), ParseError> {
+        let tasks = |n: usize| -> Result<Vec<NewTask>, ParseError> {
+            (0..n).map(|i| task(&format!("t{i}"))).collect()
+        };
+        assert!(
+            NewFlowExecution::new(FlowName::parse("f")?, None, tasks(MAX_TASKS_PER_FLOW)?).is_ok()
+        );
+        assert!(
+            NewFlowExecution::new(FlowName::parse("f")?, None, tasks(MAX_TASKS_PER_FLOW + 1)?)
+                .is_err()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! Validated names. Parse once at the edge; a value of these types is valid
+//! by construction.
+//!
+//! Task and flow names: 1 to 128 characters from `A-Z a-z 0-9 _ - .`, the
+//! first a letter or a digit. They are case-sensitive, as in the flow
+//! definition YAML. Organization names: 1 to 200 characters, no control
+//! characters, no leading or trailing white space.
+
+use std::fmt;
+
+use crate::error::ParseError;
+
+/// Longest task or flow name accepted.
+pub const MAX_IDENTIFIER_LEN: usize = 128;
+/// Longest organization name accepted.
+pub const MAX_ORGANIZATION_NAME_LEN: usize = 200;
+
+fn parse_identifier(value: &str) -> Result<(), ParseError> {
+    if value.is_empty() {
+        return Err(ParseError::new("must not be empty"));
+    }
+    if value.chars().count() > MAX_IDENTIFIER_LEN {
+        return Err(ParseError::new(format!(
+            "must be at most {MAX_IDENTIFIER_LEN} characters"
+        )));
+    }
+    let mut chars = value.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return Err(ParseError::new("must start with a letter or a digit"));
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(ParseError::new(
+            "may contain only letters, digits, '_', '-' and '.'",
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$meta:meta])* $name:ident, $check:path) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: impl Into<String>) -> Result<Self, ParseError> {
+                let value = value.into();
+                $check(&value)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// The name of a task as defined in the flow definition YAML.
+    TaskName,
+    parse_identifier
+);
+name_type!(
+    /// The name of a flow.
+    FlowName,
+    parse_identifier
+);
+name_type!(
+    /// The display name of an organization.
+    OrganizationName,
+    parse_organization_name
+);
+
+fn parse_organization_name(value: &str) -> Result<(), ParseError> {
+    if value.trim().is_empty() {
+        return Err(ParseError::new("must not be empty"));
+    }
+    if value.trim() != value {
+        return Err(ParseError::new("must not start or end with white space"));
+    }
+    if value.chars().count() > MAX_ORGANIZATION_NAME_LEN {
+        return Err(ParseError::new(format!(
+            "must be at most {MAX_ORGANIZATION_NAME_LEN} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ParseError::new("must not contain control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names_accept_the_documented_character_set() -> Result<(), ParseError> {
+        for good in [
+            "a",
+            "extract",
+            "Load_2",
+            "step-1.b",
+            "9lives",
+            &"x".repeat(128),
+        ] {
+            assert_eq!(TaskName::parse(good)?.as_str(), good);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn task_names_reject_empty_long_and_foreign_characters() {
+        for bad in [
+            "",
+            "-lead",
+            ".hidden",
+            "_x",
+            "has space",
+            "tab\t",
+            "semi;colon",
+            "ünïcode",
+            "slash/name",
+            &"x".repeat(129),
+        ] {
+            assert!(TaskName::parse(bad).is_err(), "{bad:?} was accepted");
+            assert!(FlowName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn names_are_case_sensitive() -> Result<(), ParseError> {
+        assert_ne!(TaskName::parse("Extract")?, TaskName::parse("extract")?);
+        Ok(())
+    }
+
+    #[test]
+    fn organization_names_allow_free_text_but_not_control_characters() -> Result<(), ParseError> {
+        assert_eq!(
+            OrganizationName::parse("Acme, Inc.")?.as_str(),
+            "Acme, Inc."
+        );
+        for bad in ["", "   ", " padded", "line\nbreak", &"o".repeat(201)] {
+            assert!(
+                OrganizationName::parse(bad).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+        Ok(())
+    }
+}

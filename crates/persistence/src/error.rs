@@ -1,0 +1,63 @@
+//! The one place where diesel and r2d2 errors become `RepoError`.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use flowexec_domain::RepoError;
+
+/// The error type inside a transaction: a diesel error, or a domain answer
+/// decided mid-transaction (which rolls the transaction back).
+#[derive(Debug)]
+pub(crate) enum StoreError {
+    Diesel(DieselError),
+    Repo(RepoError),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        Self::Diesel(error)
+    }
+}
+
+impl From<RepoError> for StoreError {
+    fn from(error: RepoError) -> Self {
+        Self::Repo(error)
+    }
+}
+
+impl From<StoreError> for RepoError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Repo(error) => error,
+            StoreError::Diesel(error) => from_diesel(error),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        Self::Repo(RepoError::Unavailable(error.into()))
+    }
+}
+
+fn from_diesel(error: DieselError) -> RepoError {
+    match error {
+        DieselError::NotFound => RepoError::NotFound,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            RepoError::Conflict(info.constraint_name().unwrap_or("unique key").to_owned())
+        }
+        // A missing parent (organization, flow execution): to the caller it
+        // is as absent as a missing row.
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            RepoError::NotFound
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+            RepoError::Unavailable(anyhow::anyhow!("connection closed: {}", info.message()))
+        }
+        other => RepoError::Unknown(other.into()),
+    }
+}
+
+/// A stored value that the domain does not accept: the database holds
+/// something the migrations' checks should have prevented.
+pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> DieselError {
+    DieselError::DeserializationError(format!("stored {what} is invalid: {error}").into())
+}

@@ -1,0 +1,198 @@
+//! Rows as diesel reads and writes them, and their mapping to domain types.
+//! These types never leave the crate.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use flowexec_domain::{
+    Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, NewApiKey,
+    Organization, OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionId, TaskName,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::corrupt;
+use crate::schema::{
+    api_keys, flow_executions, organizations, task_execution_events, task_executions,
+};
+
+fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, DieselError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| corrupt(what, e))
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = task_executions, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct TaskExecutionRow {
+    organization_id: Uuid,
+    id: Uuid,
+    flow_execution_id: Uuid,
+    task_name: String,
+    execution_index: i32,
+    status: String,
+    input: Option<Value>,
+    output: Option<Value>,
+    error: Option<Value>,
+    modified_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<TaskExecutionRow> for TaskExecution {
+    type Error = DieselError;
+
+    fn try_from(row: TaskExecutionRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: TaskExecutionId::from_uuid(row.id),
+            flow_execution_id: FlowExecutionId::from_uuid(row.flow_execution_id),
+            organization_id: OrganizationId::from_uuid(row.organization_id),
+            task_name: TaskName::parse(row.task_name).map_err(|e| corrupt("task name", e))?,
+            execution_index: row.execution_index,
+            status: parse("status", &row.status)?,
+            input: row.input,
+            output: row.output,
+            error: row.error,
+            modified_by: parse("modified_by", &row.modified_by)?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = task_executions)]
+pub(crate) struct NewTaskExecutionRow<'a> {
+    pub organization_id: Uuid,
+    pub id: Uuid,
+    pub flow_execution_id: Uuid,
+    pub task_name: &'a str,
+    pub execution_index: i32,
+    pub status: &'static str,
+    pub input: Option<&'a Value>,
+    pub modified_by: &'a str,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = flow_executions, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct FlowExecutionRow {
+    organization_id: Uuid,
+    id: Uuid,
+    flow_name: String,
+    input: Option<Value>,
+    modified_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<FlowExecutionRow> for FlowExecution {
+    type Error = DieselError;
+
+    fn try_from(row: FlowExecutionRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: FlowExecutionId::from_uuid(row.id),
+            organization_id: OrganizationId::from_uuid(row.organization_id),
+            flow_name: FlowName::parse(row.flow_name).map_err(|e| corrupt("flow name", e))?,
+            input: row.input,
+            modified_by: parse("modified_by", &row.modified_by)?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = flow_executions)]
+pub(crate) struct NewFlowExecutionRow<'a> {
+    pub organization_id: Uuid,
+    pub id: Uuid,
+    pub flow_name: &'a str,
+    pub input: Option<&'a Value>,
+    pub modified_by: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = task_execution_events)]
+pub(crate) struct NewEventRow<'a> {
+    pub organization_id: Uuid,
+    pub task_execution_id: Uuid,
+    pub from_status: Option<&'static str>,
+    pub to_status: &'static str,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = organizations, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct OrganizationRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<OrganizationRow> for Organization {
+    type Error = DieselError;
+
+    fn try_from(row: OrganizationRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: OrganizationId::from_uuid(row.id),
+            name: OrganizationName::parse(row.name).map_err(|e| corrupt("organization name", e))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_keys)]
+pub(crate) struct NewApiKeyRow<'a> {
+    id: Uuid,
+    organization_id: Uuid,
+    role: &'static str,
+    actor: String,
+    secret_sha256: &'a [u8],
+}
+
+impl<'a> From<&'a NewApiKey> for NewApiKeyRow<'a> {
+    fn from(key: &'a NewApiKey) -> Self {
+        Self {
+            id: key.id.into_uuid(),
+            organization_id: key.organization_id.into_uuid(),
+            role: key.role.as_str(),
+            actor: key.actor.to_string(),
+            secret_sha256: &key.secret_sha256,
+        }
+    }
+}
+
+/// A row of `flowexec_find_api_key(uuid)`.
+#[derive(QueryableByName)]
+pub(crate) struct ApiKeyLookupRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    organization_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    actor: String,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    secret_sha256: Vec<u8>,
+}
+
+impl ApiKeyLookupRow {
+    pub(crate) fn into_credentials(self, id: ApiKeyId) -> Result<ApiKeyCredentials, DieselError> {
+        Ok(ApiKeyCredentials {
+            id,
+            organization_id: OrganizationId::from_uuid(self.organization_id),
+            role: parse::<Role>("role", &self.role)?,
+            actor: parse::<Actor>("actor", &self.actor)?,
+            secret_sha256: self
+                .secret_sha256
+                .try_into()
+                .map_err(|_| corrupt("key hash", "not 32 bytes"))?,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+use diesel::prelude::*;
+use flowexec_domain::ports::TaskExecutionRepository;
+use flowexec_domain::{
+    RepoError, StatusChange, TaskExecution, TaskExecutionId, TaskStatus, Tenant,
+};
+
+use crate::error::StoreError;
+use crate::models::{NewEventRow, TaskExecutionRow};
+use crate::schema::{task_execution_events, task_executions as te};
+use crate::store::PgStore;
+
+diesel::define_sql_function! {
+    /// The transaction's start time, the same for every row it writes.
+    fn transaction_timestamp() -> Timestamptz;
+}
+
+pub(crate) fn get_task_execution_row(
+    conn: &mut PgConnection,
+    tenant: Tenant,
+    id: TaskExecutionId,
+) -> Result<TaskExecution, StoreError> {
+    let row = te::table
+        .filter(te::organization_id.eq(tenant.organization_id().into_uuid()))
+        .filter(te::id.eq(id.into_uuid()))
+        .select(TaskExecutionRow::as_select())
+        .first(conn)?;
+    Ok(row.try_into()?)
+}
+
+impl TaskExecutionRepository for PgStore {
+    fn get_task_execution(
+        &self,
+        tenant: Tenant,
+        id: TaskExecutionId,
+    ) -> Result<TaskExecution, RepoError> {
+        self.tenant_tx(tenant, |conn| get_task_execution_row(conn, tenant, id))
+    }
+
+    fn transition_task_execution(
+        &self,
+        tenant: Tenant,
+        change: &StatusChange,
+    ) -> Result<TaskExecution, RepoError> {
+        self.tenant_tx(tenant, |conn| transition(conn, tenant, change))
+    }
+}
+
+fn transition(
+    conn: &mut PgConnection,
+    tenant: Tenant,
+    change: &StatusChange,
+) -> Result<TaskExecution, StoreError> {
+    let org = tenant.organization_id().into_uuid();
+    let id = change.task_execution_id.into_uuid();
+    let this_row = te::table
+        .filter(te::organization_id.eq(org))
+        .filter(te::id.eq(id));
+
+    // Lock the row, so the status read here is the one the update replaces.
+    let current: String = this_row.select(te::status).for_update().first(conn)?;
+    let current: TaskStatus = current
+        .parse()
+        .map_err(|e| crate::error::corrupt("status", e))?;
+    if !current.can_transition_to(change.to) {
+        return Err(RepoError::InvalidTransition {
+            current,
+            requested: change.to,
+        }
+        .into());
+    }
+
+    // Compare-and-set: the WHERE repeats the allowed sources, so the update
+    // cannot apply to a row whose status is not one of them.
+    let allowed: Vec<&str> = TaskStatus::allowed_from(change.to)
+        .into_iter()
+        .map(TaskStatus::as_str)
+        .collect();
+    let target = this_row.filter(te::status.eq_any(allowed));
+    let actor = change.actor.to_string();
+    let common = (
+        te::status.eq(change.to.as_str()),
+        te::modified_by.eq(&actor),
+        te::updated_at.eq(transaction_timestamp()),
+    );
+    let returning = TaskExecutionRow::as_returning();
+    let row = match change.to {
+        TaskStatus::Running => diesel::update(target)
+            .set((
+                common,
+                te::started_at.eq(transaction_timestamp().nullable()),
+            ))
+            .returning(returning)
+            .get_result(conn),
+        TaskStatus::Completed => diesel::update(target)
+            .set((
+                common,
+                te::completed_at.eq(transaction_timestamp().nullable()),
+                te::output.eq(change.output.as_ref()),
+            ))
+            .returning(returning)
+            .get_result(conn),
+        TaskStatus::Failed => diesel::update(target)
+            .set((
+                common,
+                te::completed_at.eq(transaction_timestamp().nullable()),
+                te::error.eq(change.error.as_ref()),
+            ))
+            .returning(returning)
+            .get_result(conn),
+        TaskStatus::Queued | TaskStatus::Deleted | TaskStatus::Stale => diesel::update(target)
+            .set(common)
+            .returning(returning)
+            .get_result(conn),
+    }?;
+
+    diesel::insert_into(task_execution_events::table)
+        .values(NewEventRow {
+            organization_id: org,
+            task_execution_id: id,
+            from_status: Some(current.as_str()),
+            to_status: change.to.as_str(),
+            actor: &actor,
+            reason: change.reason.as_deref(),
+        })
+        .execute(conn)?;
+    Ok(row.try_into()?)
+}

@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub mod keys;
+mod service;
+
+pub use error::ServiceError;
+pub use keys::IssuedKey;
+pub use service::{CreatedOrganization, ExecutionService, Service, Store};

@@ -1,0 +1,181 @@
+//! The use cases.
+
+use flowexec_domain::ports::{
+    ApiKeyRepository, FlowExecutionRepository, HealthCheck, OrganizationRepository,
+    TaskExecutionRepository,
+};
+use flowexec_domain::{
+    Actor, FlowExecutionDetail, FlowExecutionId, NewFlowExecution, Organization, OrganizationId,
+    OrganizationName, Principal, Role, TaskExecution, TaskExecutionId,
+};
+
+use crate::error::ServiceError;
+use crate::keys::{self, IssuedKey};
+
+/// Everything the use cases need from a store.
+pub trait Store:
+    TaskExecutionRepository
+    + FlowExecutionRepository
+    + ApiKeyRepository
+    + OrganizationRepository
+    + HealthCheck
+{
+}
+
+impl<T> Store for T where
+    T: TaskExecutionRepository
+        + FlowExecutionRepository
+        + ApiKeyRepository
+        + OrganizationRepository
+        + HealthCheck
+{
+}
+
+/// What the HTTP layer calls. Object-safe, so the API holds an
+/// `Arc<dyn ExecutionService>` and its tests can supply a fake.
+pub trait ExecutionService: Send + Sync + 'static {
+    /// The principal of a bearer key. [`ServiceError::Unauthorized`] for a
+    /// malformed, unknown or revoked key, or a wrong secret.
+    fn authenticate(&self, key: &str) -> Result<Principal, ServiceError>;
+
+    /// Creates a flow execution with one queued task execution per task.
+    /// Needs role admin or write.
+    fn create_flow_execution(
+        &self,
+        principal: &Principal,
+        new: NewFlowExecution,
+    ) -> Result<FlowExecutionDetail, ServiceError>;
+
+    /// A flow execution of the principal's organization, with its tasks.
+    fn get_flow_execution(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+    ) -> Result<FlowExecutionDetail, ServiceError>;
+
+    /// A task execution of the principal's organization.
+    fn get_task_execution(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+    ) -> Result<TaskExecution, ServiceError>;
+
+    /// Whether the store answers.
+    fn ready(&self) -> Result<(), ServiceError>;
+}
+
+/// A new organization and its first (admin) key.
+#[derive(Debug, Clone)]
+pub struct CreatedOrganization {
+    pub organization: Organization,
+    pub key: IssuedKey,
+}
+
+/// The use cases over a store `S`.
+#[derive(Debug, Clone)]
+pub struct Service<S> {
+    store: S,
+}
+
+impl<S: Store> Service<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Creates an organization and its first key, role admin, actor system.
+    pub fn create_organization(
+        &self,
+        name: &OrganizationName,
+    ) -> Result<CreatedOrganization, ServiceError> {
+        let (key, record) = keys::generate(OrganizationId::generate(), Role::Admin, Actor::System);
+        let organization = self.store.create_organization(name, &record)?;
+        Ok(CreatedOrganization { organization, key })
+    }
+
+    /// Issues a new key for an existing organization.
+    /// [`ServiceError::NotFound`] if there is no such organization.
+    pub fn create_api_key(
+        &self,
+        organization_id: OrganizationId,
+        role: Role,
+        actor: Actor,
+    ) -> Result<IssuedKey, ServiceError> {
+        let (key, record) = keys::generate(organization_id, role, actor);
+        self.store.create_api_key(&record)?;
+        Ok(key)
+    }
+}
+
+fn require_write(principal: &Principal) -> Result<(), ServiceError> {
+    if principal.role.can_write() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden {
+            required: "admin, write",
+        })
+    }
+}
+
+impl<S: Store> ExecutionService for Service<S> {
+    fn authenticate(&self, key: &str) -> Result<Principal, ServiceError> {
+        let id = keys::parse_key_id(key).ok_or(ServiceError::Unauthorized)?;
+        let credentials = self
+            .store
+            .find_api_key(id)?
+            .ok_or(ServiceError::Unauthorized)?;
+        if !keys::matches(key, &credentials.secret_sha256) {
+            return Err(ServiceError::Unauthorized);
+        }
+        Ok(Principal {
+            key_id: credentials.id,
+            organization_id: credentials.organization_id,
+            role: credentials.role,
+            actor: credentials.actor,
+        })
+    }
+
+    fn create_flow_execution(
+        &self,
+        principal: &Principal,
+        new: NewFlowExecution,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        require_write(principal)?;
+        let created =
+            self.store
+                .create_flow_execution(principal.tenant(), &new, principal.actor)?;
+        tracing::info!(
+            flow_execution.id = %created.flow_execution.id,
+            tasks = created.task_executions.len(),
+            "flow execution created"
+        );
+        Ok(created)
+    }
+
+    fn get_flow_execution(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        Ok(self.store.get_flow_execution(principal.tenant(), id)?)
+    }
+
+    fn get_task_execution(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+    ) -> Result<TaskExecution, ServiceError> {
+        Ok(self.store.get_task_execution(principal.tenant(), id)?)
+    }
+
+    fn ready(&self) -> Result<(), ServiceError> {
+        self.store.ping().map_err(|e| match e {
+            flowexec_domain::RepoError::Unavailable(cause)
+            | flowexec_domain::RepoError::Unknown(cause) => ServiceError::Unavailable(cause),
+            other => ServiceError::Unavailable(other.into()),
+        })
+    }
+}
