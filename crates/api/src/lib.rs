@@ -1,1 +1,58 @@
 #![doc = include_str!("../README.md")]
+
+mod auth;
+mod blocking;
+mod dto;
+mod error;
+mod handlers;
+mod openapi;
+mod request_context;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App};
+use flowexec_service::ExecutionService;
+
+pub use auth::Authenticated;
+pub use error::{ApiError, ErrorKind, FieldError};
+pub use openapi::ApiDoc;
+
+/// Limits the API enforces on requests.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Largest accepted JSON body, in bytes; larger is a 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The whole application: routes, extractors' configuration, error
+/// handling and the request-context middleware.
+pub fn build_app(
+    service: Arc<dyn ExecutionService>,
+    settings: &ApiSettings,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(service))
+        .app_data(handlers::json_config(settings.max_body_bytes))
+        .configure(handlers::routes)
+        .default_service(web::to(handlers::not_found))
+        .wrap(from_fn(request_context::request_context))
+}

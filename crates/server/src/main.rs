@@ -1,1 +1,16 @@
-fn main() {}
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use flowexec_server::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match flowexec_server::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "flowexec: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

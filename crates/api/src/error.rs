@@ -1,0 +1,282 @@
+//! `ApiError` and the one table mapping each kind of error to its HTTP
+//! status, stable `code` and title. Bodies are RFC 9457 problem details:
+//! `{"type", "title", "status", "detail", "code", "request_id"}` plus
+//! `"errors": [{"field", "message"}]` for validation failures.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use flowexec_service::ServiceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::request_context;
+
+/// Every kind of error the API answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    MalformedRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    InvalidTransition,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The table: status, stable code, title.
+    pub const fn spec(self) -> (StatusCode, &'static str, &'static str) {
+        use ErrorKind::*;
+        match self {
+            MalformedRequest => (
+                StatusCode::BAD_REQUEST,
+                "malformed_request",
+                "Malformed request",
+            ),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Conflict => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            InvalidTransition => (
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                "Invalid status transition",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            ValidationFailed => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+            ),
+            RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+        }
+    }
+}
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// A JSON path into the body, e.g. `tasks[2].task_name`.
+    pub field: String,
+    pub message: String,
+}
+
+/// An error answer. Build it from a `ServiceError` or with the constructors;
+/// `detail` is always safe to show (internal causes are logged, not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    kind: ErrorKind,
+    detail: String,
+    errors: Vec<FieldError>,
+}
+
+/// The RFC 9457 problem details body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:flowexec:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable snake_case code.
+    pub code: &'static str,
+    /// The request's id, as in the `X-Request-Id` response header.
+    pub request_id: String,
+    /// The invalid fields; present only for `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::MalformedRequest, detail)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorKind::NotFound, "the resource does not exist")
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            ErrorKind::Unauthorized,
+            "a valid API key is required: Authorization: Bearer fx_…",
+        )
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self {
+            kind: ErrorKind::ValidationFailed,
+            detail: format!("{} invalid field(s)", errors.len()),
+            errors,
+        }
+    }
+
+    /// Logs the cause once, here, and answers a bare 500.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            ErrorKind::Internal,
+            "an internal error occurred; quote the request_id when reporting it",
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, code, title) = self.kind.spec();
+        Problem {
+            type_: format!("urn:flowexec:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            code,
+            request_id: request_context::current_request_id(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.spec().1, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.spec().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if self.kind == ErrorKind::Unauthorized {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        match serde_json::to_vec(&self.problem()) {
+            Ok(body) => response.body(body),
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Unauthorized => Self::unauthorized(),
+            ServiceError::Forbidden { required } => Self::new(
+                ErrorKind::Forbidden,
+                format!("this operation needs a key with role {required}"),
+            ),
+            ServiceError::NotFound => Self::not_found(),
+            ServiceError::Conflict(what) => Self::new(
+                ErrorKind::Conflict,
+                format!("the request conflicts with an existing resource ({what})"),
+            ),
+            ServiceError::InvalidTransition { current, requested } => Self::new(
+                ErrorKind::InvalidTransition,
+                format!("cannot move a task execution from {current} to {requested}; its current status is {current}"),
+            ),
+            ServiceError::Unavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "store unavailable");
+                Self::new(ErrorKind::Unavailable, "the database is unavailable; retry later")
+            }
+            ServiceError::Internal(cause) => Self::internal(&format!("{cause:#}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_snake_case_and_unique() {
+        use ErrorKind::*;
+        let kinds = [
+            MalformedRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            InvalidTransition,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationFailed,
+            RateLimited,
+            Internal,
+            Unavailable,
+        ];
+        let mut codes: Vec<&str> = kinds.iter().map(|k| k.spec().1).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), kinds.len());
+    }
+
+    #[test]
+    fn internal_causes_never_reach_the_body() {
+        let error = ApiError::from(ServiceError::Internal(anyhow_like(
+            "password=hunter2 at db:5432",
+        )));
+        let body = serde_json::to_string(&error.problem()).unwrap_or_default();
+        assert!(!body.contains("hunter2"), "{body}");
+        assert!(body.contains("\"code\":\"internal\""), "{body}");
+    }
+
+    fn anyhow_like(text: &str) -> anyhow::Error {
+        anyhow::anyhow!(text.to_owned())
+    }
+}

@@ -1,0 +1,71 @@
+use actix_web::http::header::LOCATION;
+use actix_web::{web, HttpResponse};
+use flowexec_domain::FlowExecutionId;
+use flowexec_service::ExecutionService;
+use serde_json::Value;
+
+use super::{body, parse_id};
+use crate::auth::Authenticated;
+use crate::blocking;
+use crate::dto::FlowExecutionBody;
+use crate::error::{ApiError, Problem};
+
+/// Create a flow execution and its task executions.
+///
+/// Creates the flow execution and one `queued` task execution per task
+/// (`execution_index` 0, `modified_by` from the key), all in one transaction.
+#[utoipa::path(
+    post,
+    path = "/flow-executions",
+    tag = "flow executions",
+    request_body = crate::dto::NewFlowExecutionBody,
+    responses(
+        (status = 201, description = "Created", body = FlowExecutionBody,
+            headers(("Location" = String, description = "Path of the new flow execution"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Key role is not admin or write", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, each listed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn create(
+    Authenticated(principal): Authenticated,
+    service: web::Data<dyn ExecutionService>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body::new_flow_execution(&body)?;
+    let service = service.into_inner();
+    let created = blocking::run(move || service.create_flow_execution(&principal, new)).await?;
+    let body = FlowExecutionBody::from(created);
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/flow-executions/{}", body.id)))
+        .json(body))
+}
+
+/// Retrieve a flow execution with its task executions.
+#[utoipa::path(
+    get,
+    path = "/flow-executions/{id}",
+    tag = "flow executions",
+    params(("id" = Uuid, Path, description = "The flow execution's id")),
+    responses(
+        (status = 200, description = "The flow execution", body = FlowExecutionBody),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow execution in the key's organization", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn get(
+    Authenticated(principal): Authenticated,
+    service: web::Data<dyn ExecutionService>,
+    id: web::Path<String>,
+) -> Result<web::Json<FlowExecutionBody>, ApiError> {
+    let id: FlowExecutionId = parse_id(&id)?;
+    let service = service.into_inner();
+    let detail = blocking::run(move || service.get_flow_execution(&principal, id)).await?;
+    Ok(web::Json(detail.into()))
+}

@@ -1,0 +1,27 @@
+use actix_web::web;
+use flowexec_service::ExecutionService;
+
+use crate::blocking;
+use crate::dto::HealthBody;
+use crate::error::{ApiError, Problem};
+
+/// Liveness: the process is up. Touches nothing else.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = HealthBody)))]
+pub(crate) async fn healthz() -> web::Json<HealthBody> {
+    web::Json(HealthBody { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = HealthBody),
+        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn readyz(
+    service: web::Data<dyn ExecutionService>,
+) -> Result<web::Json<HealthBody>, ApiError> {
+    let service = service.into_inner();
+    blocking::run(move || service.ready()).await?;
+    Ok(web::Json(HealthBody { status: "ready" }))
+}

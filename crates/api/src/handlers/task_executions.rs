@@ -1,0 +1,37 @@
+use actix_web::web;
+use flowexec_domain::TaskExecutionId;
+use flowexec_service::ExecutionService;
+
+use super::parse_id;
+use crate::auth::Authenticated;
+use crate::blocking;
+use crate::dto::TaskExecutionBody;
+use crate::error::{ApiError, Problem};
+
+/// Retrieve a specific task execution.
+///
+/// Task executions are scoped to the key's organization: another
+/// organization's task execution answers exactly as a missing one (404).
+#[utoipa::path(
+    get,
+    path = "/task-executions/{id}",
+    tag = "task executions",
+    params(("id" = Uuid, Path, description = "Unique identifier of the task execution, assigned at creation")),
+    responses(
+        (status = 200, description = "The task execution", body = TaskExecutionBody),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task execution in the key's organization", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn get(
+    Authenticated(principal): Authenticated,
+    service: web::Data<dyn ExecutionService>,
+    id: web::Path<String>,
+) -> Result<web::Json<TaskExecutionBody>, ApiError> {
+    let id: TaskExecutionId = parse_id(&id)?;
+    let service = service.into_inner();
+    let task = blocking::run(move || service.get_task_execution(&principal, id)).await?;
+    Ok(web::Json(task.into()))
+}

@@ -1,0 +1,69 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowexec",
+    version,
+    about = "Multi-tenant workflow execution service"
+)]
+pub struct Cli {
+    /// A TOML settings file (default: ./flowexec.toml when present).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the roles if missing and apply pending migrations (uses database.admin_url).
+    Migrate,
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Run the HTTP server (uses database.url, the restricted app role).
+    Serve,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization and its first admin key (printed once).
+    Create {
+        /// Display name of the organization.
+        name: String,
+        /// Print one JSON object: {"organization_id", "api_key", "key_id"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key for an organization (printed once).
+    Create {
+        /// The organization's id.
+        #[arg(long, value_name = "ORG_ID")]
+        org: String,
+        /// admin, write, read or worker.
+        #[arg(long)]
+        role: String,
+        /// Recorded as modified_by: system, integration, service-account or a user UUID.
+        #[arg(long, default_value = "system")]
+        actor: String,
+        /// Print one JSON object: {"organization_id", "api_key", "key_id"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
