@@ -1,0 +1,176 @@
+//! The `flowexec` binary: the admin commands, the refusal to serve as a role
+//! that bypasses Row-Level Security, and a clean stop on SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use flowexec_testkit::TestDb;
+use serde_json::Value;
+use support::TestResult;
+
+fn flowexec(db: &TestDb, url: &str, args: &[&str]) -> anyhow::Result<Output> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_flowexec"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("FLOWEXEC__DATABASE__URL", url)
+        .env("FLOWEXEC__DATABASE__ADMIN_URL", db.admin_url())
+        .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
+        .env("FLOWEXEC__LOG__LEVEL", "info")
+        .stdin(Stdio::null())
+        .output()?)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn serve_refuses_a_superuser_a_bypassrls_role_and_an_owner_role() -> TestResult {
+    let db = TestDb::new()?;
+    let cases = [
+        (db.admin_url(), "superuser"),
+        (
+            db.login_role_url("flowexec_test_bypass", "BYPASSRLS")?,
+            "BYPASSRLS",
+        ),
+        (
+            db.login_role_url("flowexec_test_owner", "IN ROLE flowexec_owner")?,
+            "owns the flowexec tables",
+        ),
+    ];
+    for (url, reason) in cases {
+        let output = flowexec(&db, &url, &["serve"])?;
+        assert!(!output.status.success(), "serve started as a {reason} role");
+        let message = stderr(&output);
+        assert!(
+            message.contains("refusing to serve") && message.contains(reason),
+            "{message}"
+        );
+        assert!(!message.contains("panicked"), "{message}");
+    }
+    Ok(())
+}
+
+#[test]
+fn org_create_and_key_create_print_one_json_object_with_a_working_key() -> TestResult {
+    let db = TestDb::new()?;
+    let output = flowexec(&db, &db.app_url(), &["org", "create", "Acme Inc", "--json"])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let org: Value = serde_json::from_slice(&output.stdout)?;
+    let key = org["api_key"].as_str().unwrap_or_default();
+    assert!(key.starts_with("fx_") && key.len() > 64, "{org}");
+    assert!(
+        org["key_id"].is_string() && org["organization_id"].is_string(),
+        "{org}"
+    );
+    let org_id = org["organization_id"].as_str().unwrap_or_default();
+
+    let output = flowexec(
+        &db,
+        &db.app_url(),
+        &[
+            "key", "create", "--org", org_id, "--role", "worker", "--json",
+        ],
+    )?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let worker: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(worker["organization_id"], org["organization_id"]);
+    assert_eq!(worker["role"], "worker");
+    assert_ne!(worker["api_key"], org["api_key"]);
+
+    for (args, complaint) in [
+        (
+            vec!["key", "create", "--org", org_id, "--role", "root"],
+            "--role must be one of",
+        ),
+        (
+            vec!["key", "create", "--org", "nope", "--role", "read"],
+            "--org must be a UUID",
+        ),
+        (
+            vec![
+                "key", "create", "--org", org_id, "--role", "read", "--actor", "bob",
+            ],
+            "--actor must be",
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--org",
+                "123e4567-e89b-12d3-a456-426614174000",
+                "--role",
+                "read",
+            ],
+            "no organization",
+        ),
+        (
+            vec!["org", "create", " "],
+            "organization name must not be empty",
+        ),
+    ] {
+        let output = flowexec(&db, &db.app_url(), &args)?;
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&output).contains(complaint),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty());
+    }
+    Ok(())
+}
+
+#[test]
+fn migrate_is_idempotent_on_a_migrated_database() -> TestResult {
+    let db = TestDb::new()?;
+    let output = flowexec(&db, &db.app_url(), &["migrate"])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("schema is up to date"));
+    Ok(())
+}
+
+#[test]
+fn serve_as_the_app_role_starts_and_stops_cleanly_on_sigterm() -> TestResult {
+    let db = TestDb::new()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowexec"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("FLOWEXEC__DATABASE__URL", db.app_url())
+        .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(
+        child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?,
+    )
+    .lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("server exited before listening"))??;
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    let health = reqwest::blocking::get(format!("http://{address}/readyz"))?;
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let exit = child.wait()?;
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(exit.success(), "exit {exit:?}; log: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    Ok(())
+}

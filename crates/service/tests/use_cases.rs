@@ -1,0 +1,204 @@
+//! The use cases against the in-memory store: no database, no HTTP.
+
+use flowexec_domain::ports::TaskExecutionRepository;
+use flowexec_domain::{
+    Actor, FlowExecutionId, FlowName, NewFlowExecution, NewTask, OrganizationId, OrganizationName,
+    Principal, Role, StatusChange, TaskExecutionId, TaskName, TaskStatus,
+};
+use flowexec_service::{ExecutionService, Service, ServiceError};
+use flowexec_testkit::MemoryStore;
+
+type TestResult = anyhow::Result<()>;
+
+fn service() -> Service<MemoryStore> {
+    Service::new(MemoryStore::new())
+}
+
+fn new_flow(tasks: &[&str]) -> anyhow::Result<NewFlowExecution> {
+    let tasks = tasks
+        .iter()
+        .map(|t| {
+            Ok(NewTask {
+                task_name: TaskName::parse(*t)?,
+                input: None,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(NewFlowExecution::new(
+        FlowName::parse("flow")?,
+        None,
+        tasks,
+    )?)
+}
+
+/// An organization and a principal for a key of `role` in it.
+fn principal(
+    service: &Service<MemoryStore>,
+    role: Role,
+    actor: Actor,
+) -> anyhow::Result<Principal> {
+    let created = service.create_organization(&OrganizationName::parse("org")?)?;
+    let key = service.create_api_key(created.organization.id, role, actor)?;
+    Ok(service.authenticate(&key.plaintext)?)
+}
+
+#[test]
+fn the_first_key_of_a_new_organization_authenticates_as_an_admin_system_actor() -> TestResult {
+    let service = service();
+    let created = service.create_organization(&OrganizationName::parse("acme")?)?;
+    let principal = service.authenticate(&created.key.plaintext)?;
+    assert_eq!(principal.organization_id, created.organization.id);
+    assert_eq!(
+        (principal.role, principal.actor),
+        (Role::Admin, Actor::System)
+    );
+    assert_eq!(principal.key_id, created.key.id);
+    Ok(())
+}
+
+#[test]
+fn malformed_unknown_and_tampered_keys_are_unauthorized() -> TestResult {
+    let service = service();
+    let created = service.create_organization(&OrganizationName::parse("acme")?)?;
+    let good = created.key.plaintext;
+    let mut tampered = good.clone();
+    tampered.pop();
+    tampered.push(if good.ends_with('0') { '1' } else { '0' });
+    let (unknown, _) =
+        flowexec_service::keys::generate(created.organization.id, Role::Admin, Actor::System);
+    for key in [
+        "",
+        "fx_",
+        "Bearer x",
+        tampered.as_str(),
+        unknown.plaintext.as_str(),
+    ] {
+        assert!(
+            matches!(service.authenticate(key), Err(ServiceError::Unauthorized)),
+            "{key:?} was accepted"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_key_for_a_missing_organization_is_not_issued() {
+    let result = service().create_api_key(OrganizationId::generate(), Role::Read, Actor::System);
+    assert!(matches!(result, Err(ServiceError::NotFound)));
+}
+
+#[test]
+fn write_and_admin_keys_create_flow_executions_with_their_actor() -> TestResult {
+    for role in [Role::Admin, Role::Write] {
+        let service = service();
+        let user = Actor::User(uuid_like());
+        let principal = principal(&service, role, user)?;
+        let created = service.create_flow_execution(&principal, new_flow(&["a", "b"])?)?;
+        assert_eq!(created.task_executions.len(), 2);
+        for task in &created.task_executions {
+            assert_eq!((task.status, task.execution_index), (TaskStatus::Queued, 0));
+            assert_eq!(task.modified_by, user);
+            assert_eq!(task.organization_id, principal.organization_id);
+        }
+    }
+    Ok(())
+}
+
+fn uuid_like() -> uuid::Uuid {
+    *OrganizationId::generate().as_uuid()
+}
+
+#[test]
+fn read_and_worker_keys_may_not_create_flow_executions() -> TestResult {
+    for role in [Role::Read, Role::Worker] {
+        let service = service();
+        let principal = principal(&service, role, Actor::System)?;
+        let result = service.create_flow_execution(&principal, new_flow(&["a"])?);
+        assert!(
+            matches!(result, Err(ServiceError::Forbidden { .. })),
+            "{role} was allowed"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn every_role_reads_its_own_organization_and_nothing_of_another() -> TestResult {
+    let service = service();
+    let owner = principal(&service, Role::Write, Actor::System)?;
+    let created = service.create_flow_execution(&owner, new_flow(&["a"])?)?;
+    let task_id = created.task_executions[0].id;
+    let flow_id = created.flow_execution.id;
+
+    for role in Role::ALL {
+        let key = service.create_api_key(owner.organization_id, role, Actor::System)?;
+        let reader = service.authenticate(&key.plaintext)?;
+        assert_eq!(service.get_task_execution(&reader, task_id)?.id, task_id);
+        assert_eq!(
+            service
+                .get_flow_execution(&reader, flow_id)?
+                .flow_execution
+                .id,
+            flow_id
+        );
+    }
+
+    let stranger = principal(&service, Role::Admin, Actor::System)?;
+    assert!(matches!(
+        service.get_task_execution(&stranger, task_id),
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        service.get_flow_execution(&stranger, flow_id),
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        service.get_task_execution(&stranger, TaskExecutionId::generate()),
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        service.get_flow_execution(&stranger, FlowExecutionId::generate()),
+        Err(ServiceError::NotFound)
+    ));
+    Ok(())
+}
+
+#[test]
+fn an_invalid_transition_is_reported_with_the_current_status_and_changes_nothing() -> TestResult {
+    let service = service();
+    let owner = principal(&service, Role::Write, Actor::System)?;
+    let task = service
+        .create_flow_execution(&owner, new_flow(&["a"])?)?
+        .task_executions[0]
+        .clone();
+    let change = StatusChange {
+        task_execution_id: task.id,
+        to: TaskStatus::Completed,
+        actor: Actor::System,
+        output: None,
+        error: None,
+        reason: None,
+    };
+    let result = service
+        .store()
+        .transition_task_execution(owner.tenant(), &change);
+    assert!(matches!(
+        result.map_err(ServiceError::from),
+        Err(ServiceError::InvalidTransition {
+            current: TaskStatus::Queued,
+            requested: TaskStatus::Completed
+        })
+    ));
+    assert_eq!(service.get_task_execution(&owner, task.id)?, task);
+    assert_eq!(
+        service.store().events(task.id).len(),
+        1,
+        "only the creation event"
+    );
+    Ok(())
+}
+
+#[test]
+fn readiness_follows_the_store() {
+    assert!(service().ready().is_ok());
+}

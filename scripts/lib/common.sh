@@ -1,0 +1,101 @@
+# Shared by scripts/*.sh: build prerequisites and a reachable PostgreSQL.
+# shellcheck shell=bash
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 1; fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  log "installing $* (apt-get)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The Rust toolchain and what the bundled libpq build needs (a C compiler,
+# pkg-config and OpenSSL headers for TLS to PostgreSQL).
+ensure_build_deps() {
+  command -v cargo >/dev/null 2>&1 || die "cargo is not installed: install Rust from https://rustup.rs"
+  local missing=()
+  command -v cc >/dev/null 2>&1 || missing+=(gcc)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}" || die "missing build prerequisites: ${missing[*]} (install them with your package manager)"
+  fi
+}
+
+pg_bin() {
+  # A PostgreSQL server binary: on PATH, else the newest Debian install.
+  local name=$1 found
+  if found=$(command -v "$name" 2>/dev/null); then printf '%s\n' "$found"; return 0; fi
+  found=$(ls -d /usr/lib/postgresql/*/bin/"$name" 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$found" ] && printf '%s\n' "$found"
+}
+
+# Splits a postgres:// URL into PG_USERINFO ("user[:password]@" or ""),
+# PG_HOST and PG_PORT.
+parse_pg_url() {
+  local re='^postgres(ql)?://(([^@/]*)@)?(\[[^]]*\]|[^:/?]*)(:([0-9]+))?(/.*)?$'
+  [[ $1 =~ $re ]] || die "not a postgres:// URL: $1"
+  PG_USERINFO=${BASH_REMATCH[2]}
+  PG_HOST=${BASH_REMATCH[4]:-localhost}
+  PG_PORT=${BASH_REMATCH[6]:-5432}
+}
+
+pg_answers() {
+  local host=$1 port=$2 ready
+  if ready=$(pg_bin pg_isready); then
+    "$ready" -q -h "$host" -p "$port" -t 3 && return 0
+    return 1
+  fi
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
+# Makes sure a PostgreSQL answers and exports PG_SUPERUSER_URL, a superuser
+# URL to its `postgres` database. Uses DATABASE_URL when set, else
+# localhost:5432; when neither answers and PostgreSQL's binaries exist,
+# starts a throwaway cluster under target/flowexec-pg (port 55432).
+ensure_postgres() {
+  local url=${DATABASE_URL:-postgres://postgres@localhost:5432/postgres}
+  parse_pg_url "$url"
+  if pg_answers "$PG_HOST" "$PG_PORT"; then
+    export PG_SUPERUSER_URL="postgres://${PG_USERINFO}${PG_HOST}:${PG_PORT}/postgres"
+    log "PostgreSQL answers at ${PG_HOST}:${PG_PORT}"
+    return 0
+  fi
+  [ -n "${DATABASE_URL:-}" ] && die "DATABASE_URL is set but no PostgreSQL answers at ${PG_HOST}:${PG_PORT}"
+
+  local initdb pg_ctl dir port=55432
+  initdb=$(pg_bin initdb) || true
+  if [ -z "$initdb" ]; then
+    apt_install postgresql >/dev/null 2>&1 || true
+    initdb=$(pg_bin initdb) || true
+  fi
+  [ -n "$initdb" ] || die "no PostgreSQL answers at localhost:5432 and no PostgreSQL binaries are installed; install PostgreSQL (apt-get install -y postgresql) or set DATABASE_URL to a superuser URL"
+  pg_ctl=$(dirname "$initdb")/pg_ctl
+  dir="$(pwd)/target/flowexec-pg"
+  local run=()
+  if [ "$(id -u)" -eq 0 ]; then
+    # PostgreSQL refuses to run as root: use its own account.
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" postgres
+    run=(runuser -u postgres --)
+  fi
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    log "starting a throwaway PostgreSQL cluster in target/flowexec-pg (port $port)"
+    "${run[@]}" "$initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
+      die "initdb failed; see $dir/initdb.log"
+  fi
+  if ! pg_answers 127.0.0.1 "$port"; then
+    "${run[@]}" "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
+      die "the throwaway PostgreSQL did not start; see $dir/server.log"
+  fi
+  export PG_SUPERUSER_URL="postgres://postgres@127.0.0.1:${port}/postgres"
+  log "PostgreSQL answers at 127.0.0.1:${port} (throwaway cluster)"
+}
