@@ -119,6 +119,7 @@ fn quote_literal(text: &str) -> String {
 }
 
 fn connect_creating_database(admin: &Url, database: &str) -> anyhow::Result<(PgConnection, bool)> {
+    crate::prepare_client_library();
     match PgConnection::establish(admin.as_str()) {
         Ok(conn) => Ok((conn, false)),
         Err(error) if error.to_string().contains("does not exist") => {

@@ -48,6 +48,7 @@ impl PgStore {
     /// Opens a pool to `url`. Fails if no connection can be made within the
     /// timeout, so a bad URL is reported at start, not at the first request.
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, RepoError> {
+        crate::prepare_client_library();
         let manager = ConnectionManager::<PgConnection>::new(url);
         let pool = Pool::builder()
             .max_size(settings.max_size)

@@ -7,4 +7,4 @@ pub mod settings;
 pub mod telemetry;
 
 pub use commands::run;
-pub use serve::{build_server, check_role, connect_store};
+pub use serve::{build_server, check_role, connect_store, service};

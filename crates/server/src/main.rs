@@ -5,6 +5,7 @@ use clap::Parser;
 use flowexec_server::cli::Cli;
 
 fn main() -> ExitCode {
+    flowexec_persistence::prepare_client_library();
     let cli = Cli::parse();
     match flowexec_server::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

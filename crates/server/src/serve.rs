@@ -45,14 +45,18 @@ pub fn check_role(store: &PgStore) -> anyhow::Result<RoleReport> {
     Ok(report)
 }
 
+/// The use cases over the store, as the API holds them.
+pub fn service(store: PgStore) -> Arc<dyn ExecutionService> {
+    Arc::new(Service::new(store))
+}
+
 /// The HTTP server on `listener`, not yet running, with signals left to the
 /// caller.
 pub fn build_server(
     settings: &Settings,
-    store: PgStore,
+    service: Arc<dyn ExecutionService>,
     listener: TcpListener,
 ) -> anyhow::Result<Server> {
-    let service: Arc<dyn ExecutionService> = Arc::new(Service::new(store));
     let api = ApiSettings {
         max_body_bytes: settings.server.max_body_bytes,
     };
@@ -79,8 +83,9 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
     );
     tracing::info!("flowexec listening on http://{address}");
 
+    let shared = service(store);
     actix_web::rt::System::new().block_on(async move {
-        let server = build_server(settings, store, listener)?;
+        let server = build_server(settings, shared, listener)?;
         let handle = server.handle();
         actix_web::rt::spawn(async move {
             let signal = shutdown_signal().await;
@@ -91,9 +96,10 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
             handle.stop(true).await;
         });
         server.await?;
-        tracing::info!("stopped");
-        Ok(())
-    })
+        anyhow::Ok(())
+    })?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn shutdown_signal() -> &'static str {

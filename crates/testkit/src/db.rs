@@ -35,6 +35,7 @@ fn app_url(base: &Url, database: &str) -> anyhow::Result<Url> {
 }
 
 fn connect(url: &Url) -> anyhow::Result<PgConnection> {
+    flowexec_persistence::prepare_client_library();
     PgConnection::establish(url.as_str()).with_context(|| {
         format!(
             "cannot reach the test PostgreSQL at {}:{} — start one or set FLOWEXEC_TEST_DATABASE_URL (scripts/test.sh does this)",

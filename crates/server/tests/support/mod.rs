@@ -15,7 +15,7 @@ use flowexec_persistence::{PgStore, PoolSettings};
 use flowexec_server::settings::{
     DatabaseSettings, LogFormat, LogSettings, ServerSettings, Settings,
 };
-use flowexec_server::{build_server, check_role, connect_store};
+use flowexec_server::{build_server, check_role, connect_store, service};
 use flowexec_service::Service;
 use flowexec_testkit::TestDb;
 
@@ -67,7 +67,7 @@ impl TestApp {
         let (sender, receiver) = mpsc::channel();
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                match build_server(&settings, store, listener) {
+                match build_server(&settings, service(store), listener) {
                     Ok(server) => {
                         let _ = sender.send(Ok(server.handle()));
                         let _ = server.await;
