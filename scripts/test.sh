@@ -8,6 +8,8 @@ source scripts/lib/common.sh
 
 ensure_build_deps
 ensure_postgres
+trap stop_throwaway_postgres EXIT
+parse_pg_url "$PG_SUPERUSER_URL"
 export FLOWEXEC_TEST_DATABASE_URL=$PG_SUPERUSER_URL
 unset DATABASE_URL
 
@@ -15,7 +17,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-log "cargo test (database: ${PG_HOST}:${PG_PORT} or the throwaway cluster)"
+log "cargo test (PostgreSQL at ${PG_HOST}:${PG_PORT})"
 mkdir -p target
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log

@@ -97,5 +97,15 @@ ensure_postgres() {
       die "the throwaway PostgreSQL did not start; see $dir/server.log"
   fi
   export PG_SUPERUSER_URL="postgres://postgres@127.0.0.1:${port}/postgres"
+  PG_THROWAWAY_STOP=("${run[@]}" "$pg_ctl" -D "$dir/data" -m fast -w stop)
   log "PostgreSQL answers at 127.0.0.1:${port} (throwaway cluster)"
 }
+
+# Stops the throwaway cluster if ensure_postgres started one.
+stop_throwaway_postgres() {
+  if [ ${#PG_THROWAWAY_STOP[@]} -gt 0 ]; then
+    log "stopping the throwaway PostgreSQL cluster"
+    "${PG_THROWAWAY_STOP[@]}" >/dev/null 2>&1 || true
+  fi
+}
+PG_THROWAWAY_STOP=()
