@@ -1,7 +1,9 @@
-//! The `Authenticated` extractor: a bearer API key, checked by the service.
+//! Authentication: the `BearerKey` extractor takes the key from
+//! `Authorization: Bearer <key>` (401 when absent or of another scheme);
+//! `as_caller` checks it with the service and runs the operation as the
+//! caller, both in one trip to the blocking pool.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{ready, Ready};
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -11,10 +13,14 @@ use flowexec_service::ExecutionService;
 use crate::blocking;
 use crate::error::ApiError;
 
-/// The caller, authenticated by `Authorization: Bearer <key>`. A missing
-/// header, another scheme, or a key the service rejects is a 401.
-#[derive(Debug, Clone, Copy)]
-pub struct Authenticated(pub Principal);
+/// The bearer key of a request, not yet checked.
+pub struct BearerKey(String);
+
+impl std::fmt::Debug for BearerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerKey(<redacted>)")
+    }
+}
 
 fn bearer_key(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
@@ -25,22 +31,34 @@ fn bearer_key(req: &HttpRequest) -> Option<String> {
         .filter(|key| !key.is_empty())
 }
 
-impl FromRequest for Authenticated {
+impl FromRequest for BearerKey {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = bearer_key(req);
-        let service = req.app_data::<web::Data<dyn ExecutionService>>().cloned();
-        Box::pin(async move {
-            let key = key.ok_or_else(ApiError::unauthorized)?;
-            let service = service.ok_or_else(|| ApiError::internal(&"no service configured"))?;
-            let principal = blocking::run(move || service.authenticate(&key)).await?;
-            tracing::Span::current().record(
-                "organization.id",
-                tracing::field::display(principal.organization_id),
-            );
-            Ok(Self(principal))
-        })
+        ready(bearer_key(req).map(Self).ok_or_else(ApiError::unauthorized))
     }
+}
+
+/// Authenticates `key` and runs `work` as its principal, on the blocking
+/// pool. An invalid key is a 401 before `work` runs.
+pub(crate) async fn as_caller<T, F>(
+    service: web::Data<dyn ExecutionService>,
+    key: BearerKey,
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&dyn ExecutionService, &Principal) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let service = service.into_inner();
+    blocking::run(move || {
+        let principal = service.authenticate(&key.0)?;
+        tracing::Span::current().record(
+            "organization.id",
+            tracing::field::display(principal.organization_id),
+        );
+        work(&*service, &principal)
+    })
+    .await
 }

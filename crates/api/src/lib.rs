@@ -16,7 +16,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use flowexec_service::ExecutionService;
 
-pub use auth::Authenticated;
+pub use auth::BearerKey;
 pub use error::{ApiError, ErrorKind, FieldError};
 pub use openapi::ApiDoc;
 

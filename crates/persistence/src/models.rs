@@ -42,6 +42,64 @@ pub(crate) struct TaskExecutionRow {
     completed_at: Option<DateTime<Utc>>,
 }
 
+/// The SQL types of a whole `task_executions` row, in table order, as a
+/// function returning `SETOF task_executions` yields it.
+pub(crate) type TaskExecutionRecord = (
+    diesel::sql_types::Uuid,
+    diesel::sql_types::Uuid,
+    diesel::sql_types::Uuid,
+    diesel::sql_types::Text,
+    diesel::sql_types::Int4,
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Text,
+    diesel::sql_types::Timestamptz,
+    diesel::sql_types::Timestamptz,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+);
+
+/// The Rust values of a [`TaskExecutionRecord`].
+pub(crate) type TaskExecutionTuple = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    i32,
+    String,
+    Option<Value>,
+    Option<Value>,
+    Option<Value>,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+impl From<TaskExecutionTuple> for TaskExecutionRow {
+    fn from(t: TaskExecutionTuple) -> Self {
+        Self {
+            organization_id: t.0,
+            id: t.1,
+            flow_execution_id: t.2,
+            task_name: t.3,
+            execution_index: t.4,
+            status: t.5,
+            input: t.6,
+            output: t.7,
+            error: t.8,
+            modified_by: t.9,
+            created_at: t.10,
+            updated_at: t.11,
+            started_at: t.12,
+            completed_at: t.13,
+        }
+    }
+}
+
 impl TryFrom<TaskExecutionRow> for TaskExecution {
     type Error = DieselError;
 
@@ -169,28 +227,19 @@ impl<'a> From<&'a NewApiKey> for NewApiKeyRow<'a> {
     }
 }
 
-/// A row of `flowexec_find_api_key(uuid)`.
-#[derive(QueryableByName)]
-pub(crate) struct ApiKeyLookupRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    organization_id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    role: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    actor: String,
-    #[diesel(sql_type = diesel::sql_types::Bytea)]
-    secret_sha256: Vec<u8>,
-}
+/// A row of `flowexec_find_api_key(uuid)`: organization id, role, actor,
+/// secret hash.
+pub(crate) struct ApiKeyLookupRow(pub (Uuid, String, String, Vec<u8>));
 
 impl ApiKeyLookupRow {
     pub(crate) fn into_credentials(self, id: ApiKeyId) -> Result<ApiKeyCredentials, DieselError> {
+        let (organization_id, role, actor, secret_sha256) = self.0;
         Ok(ApiKeyCredentials {
             id,
-            organization_id: OrganizationId::from_uuid(self.organization_id),
-            role: parse::<Role>("role", &self.role)?,
-            actor: parse::<Actor>("actor", &self.actor)?,
-            secret_sha256: self
-                .secret_sha256
+            organization_id: OrganizationId::from_uuid(organization_id),
+            role: parse::<Role>("role", &role)?,
+            actor: parse::<Actor>("actor", &actor)?,
+            secret_sha256: secret_sha256
                 .try_into()
                 .map_err(|_| corrupt("key hash", "not 32 bytes"))?,
         })

@@ -211,6 +211,37 @@ fn row_level_security_blocks_the_app_role_even_when_the_query_forgets_the_filter
 }
 
 #[test]
+fn the_single_statement_read_leaves_no_tenant_setting_behind() -> TestResult {
+    let db = TestDb::new()?;
+    let store = store(&db, 2)?;
+    let a = organization(&store, "a")?;
+    let task = flow(&store, a, &["t"])?.task_executions[0].id;
+    let mut conn = app_conn(&db)?;
+    let (org, id) = (a.organization_id(), task);
+    let read = count(
+        &mut conn,
+        &format!("SELECT count(*) AS n FROM flowexec_get_task_execution('{org}', '{id}')"),
+    )?;
+    assert_eq!(read, 1);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM task_executions")?,
+        0,
+        "the tenant setting outlived the statement"
+    );
+    // Asking for another tenant's id under this tenant finds nothing.
+    let b = organization(&store, "b")?;
+    let foreign = count(
+        &mut conn,
+        &format!(
+            "SELECT count(*) AS n FROM flowexec_get_task_execution('{}', '{id}')",
+            b.organization_id()
+        ),
+    )?;
+    assert_eq!(foreign, 0);
+    Ok(())
+}
+
+#[test]
 fn the_app_role_cannot_switch_row_level_security_off() -> TestResult {
     let db = TestDb::new()?;
     let mut conn = app_conn(&db)?;

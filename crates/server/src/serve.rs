@@ -10,7 +10,7 @@ use actix_web::HttpServer;
 use anyhow::Context;
 use flowexec_api::{build_app, ApiSettings};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport};
-use flowexec_service::{ExecutionService, Service};
+use flowexec_service::{ExecutionService, Service, ServiceSettings};
 
 use crate::settings::Settings;
 
@@ -46,8 +46,14 @@ pub fn check_role(store: &PgStore) -> anyhow::Result<RoleReport> {
 }
 
 /// The use cases over the store, as the API holds them.
-pub fn service(store: PgStore) -> Arc<dyn ExecutionService> {
-    Arc::new(Service::new(store))
+pub fn service(settings: &Settings, store: PgStore) -> Arc<dyn ExecutionService> {
+    Arc::new(Service::with_settings(
+        store,
+        &ServiceSettings {
+            key_cache_ttl: Duration::from_secs(settings.auth.key_cache_secs),
+            ..ServiceSettings::default()
+        },
+    ))
 }
 
 /// The HTTP server on `listener`, not yet running, with signals left to the
@@ -60,13 +66,21 @@ pub fn build_server(
     let api = ApiSettings {
         max_body_bytes: settings.server.max_body_bytes,
     };
-    let mut server = HttpServer::new(move || build_app(service.clone(), &api))
+    let workers = settings
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    // Blocking threads beyond the pool's connections would only wait for one;
+    // past this bound, work queues in order on the runtime instead.
+    let blocking_threads = (settings.database.pool_size as usize)
+        .div_ceil(workers)
+        .max(1);
+    let server = HttpServer::new(move || build_app(service.clone(), &api))
+        .workers(workers)
+        .worker_max_blocking_threads(blocking_threads)
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .listen(listener)?;
-    if let Some(workers) = settings.server.workers {
-        server = server.workers(workers);
-    }
     Ok(server.run())
 }
 
@@ -83,7 +97,7 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
     );
     tracing::info!("flowexec listening on http://{address}");
 
-    let shared = service(store);
+    let shared = service(settings, store);
     actix_web::rt::System::new().block_on(async move {
         let server = build_server(settings, shared, listener)?;
         let handle = server.handle();

@@ -13,6 +13,9 @@
 //! - `server.bind` (default `127.0.0.1:8080`), `server.workers` (default:
 //!   one per core), `server.max_body_bytes` (default 1048576),
 //!   `server.shutdown_timeout_secs` (default 30)
+//! - `auth.key_cache_secs` — how long verified key credentials are reused
+//!   without a database lookup (default 10; 0 disables; a revoked key
+//!   stops working within this time)
 //! - `log.format` — `text` or `json` (default `text`); `log.level` — an
 //!   `EnvFilter` directive (default `info`; `RUST_LOG` wins when set)
 
@@ -26,7 +29,13 @@ use serde::Deserialize;
 pub struct Settings {
     pub database: DatabaseSettings,
     pub server: ServerSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub key_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +78,9 @@ connect_timeout_secs = 5
 bind = "127.0.0.1:8080"
 max_body_bytes = 1048576
 shutdown_timeout_secs = 30
+
+[auth]
+key_cache_secs = 10
 
 [log]
 format = "text"

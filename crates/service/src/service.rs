@@ -9,7 +9,10 @@ use flowexec_domain::{
     OrganizationName, Principal, Role, TaskExecution, TaskExecutionId,
 };
 
+use std::time::Duration;
+
 use crate::error::ServiceError;
+use crate::key_cache::KeyCache;
 use crate::keys::{self, IssuedKey};
 
 /// Everything the use cases need from a store.
@@ -71,15 +74,48 @@ pub struct CreatedOrganization {
     pub key: IssuedKey,
 }
 
-/// The use cases over a store `S`.
+/// Tunables of the use cases.
 #[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// How long verified key credentials are reused without a database
+    /// lookup; zero disables the cache. A key's revocation takes effect
+    /// within this time.
+    pub key_cache_ttl: Duration,
+    /// Most keys held in the cache.
+    pub key_cache_capacity: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            key_cache_ttl: Duration::from_secs(10),
+            key_cache_capacity: 10_000,
+        }
+    }
+}
+
+/// The use cases over a store `S`.
 pub struct Service<S> {
     store: S,
+    keys: KeyCache,
+}
+
+impl<S> std::fmt::Debug for Service<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").finish_non_exhaustive()
+    }
 }
 
 impl<S: Store> Service<S> {
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self::with_settings(store, &ServiceSettings::default())
+    }
+
+    pub fn with_settings(store: S, settings: &ServiceSettings) -> Self {
+        Self {
+            store,
+            keys: KeyCache::new(settings.key_cache_ttl, settings.key_cache_capacity),
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -123,10 +159,17 @@ fn require_write(principal: &Principal) -> Result<(), ServiceError> {
 impl<S: Store> ExecutionService for Service<S> {
     fn authenticate(&self, key: &str) -> Result<Principal, ServiceError> {
         let id = keys::parse_key_id(key).ok_or(ServiceError::Unauthorized)?;
-        let credentials = self
-            .store
-            .find_api_key(id)?
-            .ok_or(ServiceError::Unauthorized)?;
+        let credentials = match self.keys.get(id) {
+            Some(cached) => cached,
+            None => {
+                let found = self
+                    .store
+                    .find_api_key(id)?
+                    .ok_or(ServiceError::Unauthorized)?;
+                self.keys.put(&found);
+                found
+            }
+        };
         if !keys::matches(key, &credentials.secret_sha256) {
             return Err(ServiceError::Unauthorized);
         }

@@ -5,8 +5,7 @@ use flowexec_service::ExecutionService;
 use serde_json::Value;
 
 use super::{body, parse_id};
-use crate::auth::Authenticated;
-use crate::blocking;
+use crate::auth::{as_caller, BearerKey};
 use crate::dto::FlowExecutionBody;
 use crate::error::{ApiError, Problem};
 
@@ -32,13 +31,15 @@ use crate::error::{ApiError, Problem};
     security(("api_key" = []))
 )]
 pub(crate) async fn create(
-    Authenticated(principal): Authenticated,
+    key: BearerKey,
     service: web::Data<dyn ExecutionService>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body::new_flow_execution(&body)?;
-    let service = service.into_inner();
-    let created = blocking::run(move || service.create_flow_execution(&principal, new)).await?;
+    let new = body::new_flow_execution(&body);
+    let created = as_caller(service, key, move |service, principal| {
+        Ok(service.create_flow_execution(principal, new?)?)
+    })
+    .await?;
     let body = FlowExecutionBody::from(created);
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/flow-executions/{}", body.id)))
@@ -60,12 +61,14 @@ pub(crate) async fn create(
     security(("api_key" = []))
 )]
 pub(crate) async fn get(
-    Authenticated(principal): Authenticated,
+    key: BearerKey,
     service: web::Data<dyn ExecutionService>,
     id: web::Path<String>,
 ) -> Result<web::Json<FlowExecutionBody>, ApiError> {
-    let id: FlowExecutionId = parse_id(&id)?;
-    let service = service.into_inner();
-    let detail = blocking::run(move || service.get_flow_execution(&principal, id)).await?;
+    let id = parse_id::<FlowExecutionId>(&id);
+    let detail = as_caller(service, key, move |service, principal| {
+        Ok(service.get_flow_execution(principal, id?)?)
+    })
+    .await?;
     Ok(web::Json(detail.into()))
 }

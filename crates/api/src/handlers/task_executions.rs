@@ -3,8 +3,7 @@ use flowexec_domain::TaskExecutionId;
 use flowexec_service::ExecutionService;
 
 use super::parse_id;
-use crate::auth::Authenticated;
-use crate::blocking;
+use crate::auth::{as_caller, BearerKey};
 use crate::dto::TaskExecutionBody;
 use crate::error::{ApiError, Problem};
 
@@ -26,12 +25,14 @@ use crate::error::{ApiError, Problem};
     security(("api_key" = []))
 )]
 pub(crate) async fn get(
-    Authenticated(principal): Authenticated,
+    key: BearerKey,
     service: web::Data<dyn ExecutionService>,
     id: web::Path<String>,
 ) -> Result<web::Json<TaskExecutionBody>, ApiError> {
-    let id: TaskExecutionId = parse_id(&id)?;
-    let service = service.into_inner();
-    let task = blocking::run(move || service.get_task_execution(&principal, id)).await?;
+    let id = parse_id::<TaskExecutionId>(&id);
+    let task = as_caller(service, key, move |service, principal| {
+        Ok(service.get_task_execution(principal, id?)?)
+    })
+    .await?;
     Ok(web::Json(task.into()))
 }

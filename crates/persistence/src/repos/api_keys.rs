@@ -8,16 +8,21 @@ use crate::models::{ApiKeyLookupRow, NewApiKeyRow};
 use crate::schema::api_keys;
 use crate::store::PgStore;
 
+diesel::define_sql_function! {
+    /// `flowexec_find_api_key(uuid)`: the key's organization, role, actor and
+    /// secret hash; no row for an unknown or revoked key. Called through the
+    /// DSL so that the statement is prepared once per connection.
+    fn flowexec_find_api_key(key_id: SqlUuid) -> Record<(SqlUuid, Text, Text, Bytea)>;
+}
+
 impl ApiKeyRepository for PgStore {
     fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyCredentials>, RepoError> {
         let mut conn = self.conn()?;
-        let row = diesel::sql_query(
-            "SELECT organization_id, role, actor, secret_sha256 FROM flowexec_find_api_key($1)",
-        )
-        .bind::<SqlUuid, _>(id.into_uuid())
-        .get_result::<ApiKeyLookupRow>(&mut conn)
-        .optional()
-        .map_err(StoreError::from)?;
+        let row = diesel::select(flowexec_find_api_key(id.into_uuid()))
+            .get_result::<(uuid::Uuid, String, String, Vec<u8>)>(&mut conn)
+            .optional()
+            .map_err(StoreError::from)?
+            .map(ApiKeyLookupRow);
         Ok(row
             .map(|row| row.into_credentials(id))
             .transpose()

@@ -1,11 +1,12 @@
 use diesel::prelude::*;
+use diesel::sql_types::Uuid as SqlUuid;
 use flowexec_domain::ports::TaskExecutionRepository;
 use flowexec_domain::{
     RepoError, StatusChange, TaskExecution, TaskExecutionId, TaskStatus, Tenant,
 };
 
 use crate::error::StoreError;
-use crate::models::{NewEventRow, TaskExecutionRow};
+use crate::models::{NewEventRow, TaskExecutionRecord, TaskExecutionRow, TaskExecutionTuple};
 use crate::schema::{task_execution_events, task_executions as te};
 use crate::store::PgStore;
 
@@ -14,26 +15,32 @@ diesel::define_sql_function! {
     fn transaction_timestamp() -> Timestamptz;
 }
 
-pub(crate) fn get_task_execution_row(
-    conn: &mut PgConnection,
-    tenant: Tenant,
-    id: TaskExecutionId,
-) -> Result<TaskExecution, StoreError> {
-    let row = te::table
-        .filter(te::organization_id.eq(tenant.organization_id().into_uuid()))
-        .filter(te::id.eq(id.into_uuid()))
-        .select(TaskExecutionRow::as_select())
-        .first(conn)?;
-    Ok(row.try_into()?)
+diesel::define_sql_function! {
+    /// `flowexec_get_task_execution(org, id)`: sets the tenant and selects
+    /// the row in one statement (see migrations/…_tenant_read_functions).
+    fn flowexec_get_task_execution(
+        organization_id: SqlUuid,
+        id: SqlUuid,
+    ) -> Record<TaskExecutionRecord>;
 }
 
 impl TaskExecutionRepository for PgStore {
+    /// One statement, one round trip: the hot path of `GET /task-executions/{id}`.
     fn get_task_execution(
         &self,
         tenant: Tenant,
         id: TaskExecutionId,
     ) -> Result<TaskExecution, RepoError> {
-        self.tenant_tx(tenant, |conn| get_task_execution_row(conn, tenant, id))
+        let mut conn = self.conn()?;
+        let row = diesel::select(flowexec_get_task_execution(
+            tenant.organization_id().into_uuid(),
+            id.into_uuid(),
+        ))
+        .get_result::<TaskExecutionTuple>(&mut conn)
+        .map_err(StoreError::from)?;
+        Ok(TaskExecutionRow::from(row)
+            .try_into()
+            .map_err(StoreError::from)?)
     }
 
     fn transition_task_execution(

@@ -13,7 +13,7 @@ use diesel::sql_types::BigInt;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
 use flowexec_persistence::{PgStore, PoolSettings};
 use flowexec_server::settings::{
-    DatabaseSettings, LogFormat, LogSettings, ServerSettings, Settings,
+    AuthSettings, DatabaseSettings, LogFormat, LogSettings, ServerSettings, Settings,
 };
 use flowexec_server::{build_server, check_role, connect_store, service};
 use flowexec_service::Service;
@@ -35,6 +35,7 @@ pub fn settings(db: &TestDb) -> Settings {
             max_body_bytes: 64 * 1024,
             shutdown_timeout_secs: 5,
         },
+        auth: AuthSettings { key_cache_secs: 10 },
         log: LogSettings {
             format: LogFormat::Text,
             level: "warn".into(),
@@ -67,7 +68,7 @@ impl TestApp {
         let (sender, receiver) = mpsc::channel();
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                match build_server(&settings, service(store), listener) {
+                match build_server(&settings, service(&settings, store), listener) {
                     Ok(server) => {
                         let _ = sender.send(Ok(server.handle()));
                         let _ = server.await;

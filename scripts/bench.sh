@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Benchmark of GET /task-executions/{id} against same-run floors.
+#
+#  1. Seeds 1,000,000 task executions across 10 organizations (database
+#     flowexec_bench; reused when already seeded).
+#  2. Starts the release server and drives the endpoint with wrk at fixed
+#     concurrency: random ids, each with a key of its organization.
+#  3. Measures, in the same run, two floors with pgbench:
+#     - same-SQL: the exact statements one request sends in steady state
+#       (the single-statement tenant read; the key lookup happens once per
+#       key per auth.key_cache_secs), prepared, as the app role;
+#     - point-select: one prepared primary-key select, as the superuser.
+#  4. Prints req/s, p50, p99, the server's peak RSS and the ratios.
+#
+# Settings (environment): BENCH_SECONDS (20), BENCH_CONNECTIONS (32),
+# BENCH_POOL (8), BENCH_WORKERS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-20}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+POOL=${BENCH_POOL:-8}
+WORKERS=${BENCH_WORKERS:-2}
+PORT=${BENCH_PORT:-18480}
+ORGS=10
+FLOWS_PER_ORG=1000
+TASKS_PER_FLOW=100
+SAMPLE=100000
+
+ensure_build_deps
+ensure_postgres
+parse_pg_url "$PG_SUPERUSER_URL"
+unset DATABASE_URL
+command -v wrk >/dev/null 2>&1 || apt_install wrk || die "wrk is required (apt-get install -y wrk)"
+PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-client)"
+PGBENCH=$(pg_bin pgbench) || die "pgbench is required (apt-get install -y postgresql-contrib)"
+
+work=$(pwd)/target/bench
+mkdir -p "$work"
+db=flowexec_bench
+admin_url="postgres://${PG_USERINFO}${PG_HOST}:${PG_PORT}/${db}"
+app_url="postgres://flowexec_app@${PG_HOST}:${PG_PORT}/${db}"
+export FLOWEXEC__DATABASE__URL=$app_url FLOWEXEC__DATABASE__ADMIN_URL=$admin_url
+psql_admin() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$admin_url" "$@"; }
+
+log "building (release)"
+cargo build --release --locked -p flowexec-server
+bin=target/release/flowexec
+"$bin" migrate >/dev/null
+
+want=$((ORGS * FLOWS_PER_ORG * TASKS_PER_FLOW))
+have=$(psql_admin -At -c "SELECT count(*) FROM task_executions")
+if [ "$have" -ne "$want" ] || [ ! -s "$work/keys.tsv" ]; then
+  log "seeding $want task executions across $ORGS organizations"
+  psql_admin -c "TRUNCATE organizations CASCADE"
+  : >"$work/keys.tsv"
+  for i in $(seq 1 "$ORGS"); do
+    "$bin" org create "bench-$i" --json |
+      sed -E 's/.*"api_key":"([^"]+)".*"organization_id":"([^"]+)".*/\2\t\1/' >>"$work/keys.tsv"
+  done
+  psql_admin <<SQL
+INSERT INTO flow_executions (organization_id, id, flow_name, input, modified_by)
+SELECT o.id, gen_random_uuid(), 'bench', '{"day": "2026-11-28"}', 'system'
+FROM organizations o, generate_series(1, ${FLOWS_PER_ORG});
+INSERT INTO task_executions (organization_id, id, flow_execution_id, task_name, execution_index, status, input, modified_by)
+SELECT f.organization_id, gen_random_uuid(), f.id, 'task-' || g, 0, 'queued',
+       jsonb_build_object('n', g, 'source', 's3://bucket/key-' || g), 'system'
+FROM flow_executions f, generate_series(1, ${TASKS_PER_FLOW}) g;
+VACUUM ANALYZE;
+SQL
+fi
+
+log "sampling $SAMPLE random task ids"
+psql_admin -At -F $'\t' -c "SELECT organization_id, id FROM task_executions ORDER BY random() LIMIT ${SAMPLE}" >"$work/tasks.tsv"
+awk -F'\t' 'NR == FNR { key[$1] = $2; next } { print key[$1] "\t" $2 }' "$work/keys.tsv" "$work/tasks.tsv" >"$work/ids.tsv"
+
+# pgbench scripts: one per sampled request (pgbench takes at most 128), each
+# the exact statement sequence of one GET /task-executions/{id}.
+rm -f "$work"/same-sql-*.sql "$work"/point-*.sql
+columns='"task_executions"."organization_id", "task_executions"."id", "task_executions"."flow_execution_id", "task_executions"."task_name", "task_executions"."execution_index", "task_executions"."status", "task_executions"."input", "task_executions"."output", "task_executions"."error", "task_executions"."modified_by", "task_executions"."created_at", "task_executions"."updated_at", "task_executions"."started_at", "task_executions"."completed_at"'
+head -n 100 "$work/ids.tsv" | while IFS=$'\t' read -r key task; do
+  org=$(awk -F'\t' -v t="$task" '$2 == t { print $1 }' "$work/tasks.tsv")
+  n=$((${n:-0} + 1))
+  cat >"$work/same-sql-$n.sql" <<SQL
+SELECT flowexec_get_task_execution('$org', '$task');
+SQL
+  cat >"$work/point-$n.sql" <<SQL
+SELECT $columns FROM "task_executions" WHERE (("task_executions"."organization_id" = '$org') AND ("task_executions"."id" = '$task')) LIMIT 1;
+SQL
+done
+
+# Runs pgbench over the given scripts; prints "tps mean_us". (pgbench's
+# per-transaction log reports many latencies as 0 at these rates, so no
+# percentiles are taken from it.)
+pgbench_run() {
+  local prefix=$1 user=$2 args=() out
+  for f in "$work/$prefix"-*.sql; do args+=(-f "$f"); done
+  out=$("$PGBENCH" -n -M prepared -c "$POOL" -j 2 -T "$SECONDS_PER_RUN" \
+    -h "$PG_HOST" -p "$PG_PORT" -U "$user" "${args[@]}" "$db" 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "pgbench failed"; }
+  local tps mean
+  tps=$(printf '%s\n' "$out" | sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p')
+  mean=$(printf '%s\n' "$out" | sed -nE 's/^latency average = ([0-9.]+) ms/\1/p')
+  echo "$tps $(awk -v m="$mean" 'BEGIN { printf "%.0f", m * 1000 }')"
+}
+
+log "floor 1: pgbench, same SQL sequence, $POOL connections as flowexec_app, ${SECONDS_PER_RUN}s"
+read -r floor_tps floor_mean < <(pgbench_run same-sql flowexec_app)
+log "floor 2: pgbench, single prepared point-select, $POOL connections, ${SECONDS_PER_RUN}s"
+superuser=${PG_USERINFO%@}
+[ -n "$superuser" ] || superuser=postgres
+case $superuser in *:*) export PGPASSWORD=${superuser#*:} ;; esac
+read -r point_tps point_mean < <(pgbench_run point "${superuser%%:*}")
+
+log "server: $WORKERS workers, pool $POOL; wrk with $CONNECTIONS connections, ${SECONDS_PER_RUN}s"
+FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__SERVER__WORKERS=$WORKERS \
+  FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn \
+  "$bin" serve >"$work/server.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; stop_throwaway_postgres' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; die "the server did not start"; }
+  sleep 0.1
+done
+# Warm-up, then the measured run.
+BENCH_IDS="$work/ids.tsv" wrk -t 2 -c "$CONNECTIONS" -d 3s -s scripts/bench/get_task_execution.lua \
+  "http://127.0.0.1:$PORT" >/dev/null
+# CPU time (clock ticks) of the server and of every PostgreSQL backend,
+# before and after the measured run, to show where the machine's time goes.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local total=0 pid
+  for pid in $(pgrep -x postgres 2>/dev/null); do
+    total=$((total + $(ticks "$pid")))
+  done
+  echo "$total"
+}
+server_t0=$(ticks "$server") pg_t0=$(pg_ticks)
+TIMEFORMAT='%U %S'
+{ time BENCH_IDS="$work/ids.tsv" wrk -t 2 -c "$CONNECTIONS" -d "${SECONDS_PER_RUN}s" -s scripts/bench/get_task_execution.lua \
+  "http://127.0.0.1:$PORT" >"$work/wrk.out"; } 2>"$work/wrk.time"
+server_t1=$(ticks "$server") pg_t1=$(pg_ticks)
+rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
+kill -TERM "$server"
+wait "$server" || true
+
+line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; die "wrk printed no result"; }
+val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
+requests=$(val requests) duration=$(val duration_us) mean=$(val mean_us) p50=$(val p50_us) p99=$(val p99_us) errors=$(val errors)
+[ "$errors" -eq 0 ] || die "$errors requests failed or were not 200"
+http_rps=$(awk -v r="$requests" -v d="$duration" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+
+hz=$(getconf CLK_TCK)
+per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'; }
+server_us=$(per_request $((server_t1 - server_t0)))
+pg_us=$(per_request $((pg_t1 - pg_t0)))
+wrk_us=$(awk -v n="$requests" '{ printf "%.0f", ($1 + $2) * 1e6 / n }' "$work/wrk.time")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
+cat <<REPORT
+
+GET /task-executions/{id} — $want rows, $ORGS organizations, ${SECONDS_PER_RUN}s per run, $(nproc) cores
+                                   req/s     mean       p50        p99
+  HTTP (wrk, $CONNECTIONS conns)             $(printf '%8s' "$http_rps")   $(printf '%-10s' "$(ms "$mean")") $(printf '%-10s' "$(ms "$p50")") $(ms "$p99")
+  floor: same SQL (pgbench, $POOL)      $(printf '%8.0f' "$floor_tps")   $(ms "$floor_mean")
+  floor: point-select (pgbench, $POOL)  $(printf '%8.0f' "$point_tps")   $(ms "$point_mean")
+  server peak RSS: $((rss_kib / 1024)) MiB (target < 64 MiB)
+  CPU per HTTP request: server ${server_us} µs, PostgreSQL ${pg_us} µs, wrk ${wrk_us} µs ($(nproc) cores shared by all three)
+  ratio HTTP / same-SQL floor:     $(ratio "$http_rps" "$floor_tps")  (target >= 0.70)
+  ratio HTTP / point-select floor: $(ratio "$http_rps" "$point_tps")  (target >= 0.35)
+REPORT
