@@ -12,15 +12,16 @@
 #     - point-select: one prepared primary-key select, as the superuser.
 #  4. Prints req/s, p50, p99, the server's peak RSS and the ratios.
 #
-# Settings (environment): BENCH_SECONDS (20), BENCH_CONNECTIONS (32),
-# BENCH_POOL (8), BENCH_WORKERS (2).
+# Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
+# BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
 
-SECONDS_PER_RUN=${BENCH_SECONDS:-20}
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
-POOL=${BENCH_POOL:-8}
+POOL=${BENCH_POOL:-4}
 WORKERS=${BENCH_WORKERS:-2}
 PORT=${BENCH_PORT:-18480}
 ORGS=10
@@ -105,15 +106,11 @@ pgbench_run() {
   echo "$tps $(awk -v m="$mean" 'BEGIN { printf "%.0f", m * 1000 }')"
 }
 
-log "floor 1: pgbench, same SQL sequence, $POOL connections as flowexec_app, ${SECONDS_PER_RUN}s"
-read -r floor_tps floor_mean < <(pgbench_run same-sql flowexec_app)
-log "floor 2: pgbench, single prepared point-select, $POOL connections, ${SECONDS_PER_RUN}s"
 superuser=${PG_USERINFO%@}
 [ -n "$superuser" ] || superuser=postgres
 case $superuser in *:*) export PGPASSWORD=${superuser#*:} ;; esac
-read -r point_tps point_mean < <(pgbench_run point "${superuser%%:*}")
 
-log "server: $WORKERS workers, pool $POOL; wrk with $CONNECTIONS connections, ${SECONDS_PER_RUN}s"
+log "server: $WORKERS workers, pool $POOL"
 FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__SERVER__WORKERS=$WORKERS \
   FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn \
   "$bin" serve >"$work/server.log" 2>&1 &
@@ -124,50 +121,63 @@ for _ in $(seq 1 100); do
   kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; die "the server did not start"; }
   sleep 0.1
 done
-# Warm-up, then the measured run.
-BENCH_IDS="$work/ids.tsv" wrk -t 2 -c "$CONNECTIONS" -d 3s -s scripts/bench/get_task_execution.lua \
-  "http://127.0.0.1:$PORT" >/dev/null
-# CPU time (clock ticks) of the server and of every PostgreSQL backend,
-# before and after the measured run, to show where the machine's time goes.
+wrk_run() {
+  BENCH_IDS="$work/ids.tsv" wrk -t 2 -c "$CONNECTIONS" -d "$1" -s scripts/bench/get_task_execution.lua \
+    "http://127.0.0.1:$PORT"
+}
+wrk_run 3s >/dev/null # warm-up
+
+# CPU time (clock ticks) of the server and of every PostgreSQL process,
+# around the measured HTTP run, to show where the machine's time goes.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pg_ticks() {
   local total=0 pid
-  for pid in $(pgrep -x postgres 2>/dev/null); do
-    total=$((total + $(ticks "$pid")))
-  done
+  for pid in $(pgrep -x postgres 2>/dev/null); do total=$((total + $(ticks "$pid"))); done
   echo "$total"
 }
-server_t0=$(ticks "$server") pg_t0=$(pg_ticks)
-TIMEFORMAT='%U %S'
-{ time BENCH_IDS="$work/ids.tsv" wrk -t 2 -c "$CONNECTIONS" -d "${SECONDS_PER_RUN}s" -s scripts/bench/get_task_execution.lua \
-  "http://127.0.0.1:$PORT" >"$work/wrk.out"; } 2>"$work/wrk.time"
-server_t1=$(ticks "$server") pg_t1=$(pg_ticks)
+hz=$(getconf CLK_TCK)
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
+
+# Rounds of (same-SQL floor, point-select floor, HTTP), so that each ratio
+# compares runs made minutes apart at most; the report gives medians.
+declare -a R_HTTP R_MEAN R_P50 R_P99 R_FLOOR R_FLOOR_MEAN R_POINT R_POINT_MEAN R_SRV R_PG R_WRK R_SAME R_PT
+for round in $(seq 1 "$ROUNDS"); do
+  log "round $round/$ROUNDS: pgbench same SQL ($POOL conns as flowexec_app), pgbench point-select ($POOL conns), wrk ($CONNECTIONS conns); ${SECONDS_PER_RUN}s each"
+  read -r floor_tps floor_mean < <(pgbench_run same-sql flowexec_app)
+  read -r point_tps point_mean < <(pgbench_run point "${superuser%%:*}")
+  server_t0=$(ticks "$server") pg_t0=$(pg_ticks)
+  TIMEFORMAT='%U %S'
+  { time wrk_run "${SECONDS_PER_RUN}s" >"$work/wrk.out"; } 2>"$work/wrk.time"
+  server_t1=$(ticks "$server") pg_t1=$(pg_ticks)
+
+  line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; die "wrk printed no result"; }
+  val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
+  requests=$(val requests)
+  [ "$(val errors)" -eq 0 ] || die "$(val errors) requests failed or were not 200"
+  http_rps=$(awk -v r="$requests" -v d="$(val duration_us)" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+  per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'; }
+  R_HTTP+=("$http_rps") R_MEAN+=("$(val mean_us)") R_P50+=("$(val p50_us)") R_P99+=("$(val p99_us)")
+  R_FLOOR+=("$floor_tps") R_FLOOR_MEAN+=("$floor_mean") R_POINT+=("$point_tps") R_POINT_MEAN+=("$point_mean")
+  R_SRV+=("$(per_request $((server_t1 - server_t0)))") R_PG+=("$(per_request $((pg_t1 - pg_t0)))")
+  R_WRK+=("$(awk -v n="$requests" '{ printf "%.0f", ($1 + $2) * 1e6 / n }' "$work/wrk.time")")
+  R_SAME+=("$(ratio "$http_rps" "$floor_tps")") R_PT+=("$(ratio "$http_rps" "$point_tps")")
+  log "  HTTP $http_rps req/s, same-SQL floor $(printf '%.0f' "$floor_tps"), point-select floor $(printf '%.0f' "$point_tps"); ratios ${R_SAME[-1]} / ${R_PT[-1]}"
+done
 rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
 kill -TERM "$server"
 wait "$server" || true
 
-line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; die "wrk printed no result"; }
-val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
-requests=$(val requests) duration=$(val duration_us) mean=$(val mean_us) p50=$(val p50_us) p99=$(val p99_us) errors=$(val errors)
-[ "$errors" -eq 0 ] || die "$errors requests failed or were not 200"
-http_rps=$(awk -v r="$requests" -v d="$duration" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
-
-hz=$(getconf CLK_TCK)
-per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'; }
-server_us=$(per_request $((server_t1 - server_t0)))
-pg_us=$(per_request $((pg_t1 - pg_t0)))
-wrk_us=$(awk -v n="$requests" '{ printf "%.0f", ($1 + $2) * 1e6 / n }' "$work/wrk.time")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
 cat <<REPORT
 
-GET /task-executions/{id} — $want rows, $ORGS organizations, ${SECONDS_PER_RUN}s per run, $(nproc) cores
+GET /task-executions/{id} — $want rows, $ORGS organizations, $(nproc) cores; medians of $ROUNDS rounds of ${SECONDS_PER_RUN}s
                                    req/s     mean       p50        p99
-  HTTP (wrk, $CONNECTIONS conns)             $(printf '%8s' "$http_rps")   $(printf '%-10s' "$(ms "$mean")") $(printf '%-10s' "$(ms "$p50")") $(ms "$p99")
-  floor: same SQL (pgbench, $POOL)      $(printf '%8.0f' "$floor_tps")   $(ms "$floor_mean")
-  floor: point-select (pgbench, $POOL)  $(printf '%8.0f' "$point_tps")   $(ms "$point_mean")
+  HTTP (wrk, $CONNECTIONS conns)             $(printf '%8.0f' "$(median "${R_HTTP[@]}")")   $(printf '%-10s' "$(ms "$(median "${R_MEAN[@]}")")") $(printf '%-10s' "$(ms "$(median "${R_P50[@]}")")") $(ms "$(median "${R_P99[@]}")")
+  floor: same SQL (pgbench, $POOL)      $(printf '%8.0f' "$(median "${R_FLOOR[@]}")")   $(ms "$(median "${R_FLOOR_MEAN[@]}")")
+  floor: point-select (pgbench, $POOL)  $(printf '%8.0f' "$(median "${R_POINT[@]}")")   $(ms "$(median "${R_POINT_MEAN[@]}")")
   server peak RSS: $((rss_kib / 1024)) MiB (target < 64 MiB)
-  CPU per HTTP request: server ${server_us} µs, PostgreSQL ${pg_us} µs, wrk ${wrk_us} µs ($(nproc) cores shared by all three)
-  ratio HTTP / same-SQL floor:     $(ratio "$http_rps" "$floor_tps")  (target >= 0.70)
-  ratio HTTP / point-select floor: $(ratio "$http_rps" "$point_tps")  (target >= 0.35)
+  CPU per HTTP request: server $(median "${R_SRV[@]}") µs, PostgreSQL $(median "${R_PG[@]}") µs, wrk $(median "${R_WRK[@]}") µs ($(nproc) cores shared by all three)
+  ratio HTTP / same-SQL floor:     $(median "${R_SAME[@]}")  (target >= 0.70; per round: ${R_SAME[*]})
+  ratio HTTP / point-select floor: $(median "${R_PT[@]}")  (target >= 0.35; per round: ${R_PT[*]})
 REPORT
