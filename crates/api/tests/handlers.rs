@@ -287,6 +287,25 @@ async fn a_well_formed_request_id_is_echoed_and_a_bad_one_replaced() {
 }
 
 #[actix_web::test]
+async fn an_invalid_key_is_a_401_even_when_the_id_is_malformed_too() {
+    let (status, headers, body) = call(
+        Arc::new(FakeService::new()),
+        &ApiSettings::default(),
+        TestRequest::get()
+            .uri("/task-executions/123")
+            .insert_header(bearer("fx_wrong")),
+    )
+    .await;
+    assert_problem(
+        status,
+        &headers,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+}
+
+#[actix_web::test]
 async fn a_non_uuid_id_is_a_400_and_an_unknown_one_a_404() {
     let (status, headers, body) = call(
         Arc::new(FakeService::new()),

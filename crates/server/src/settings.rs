@@ -138,3 +138,86 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One test, so that no other test in this binary sees the variables it
+    /// sets.
+    #[test]
+    fn layers_apply_in_order_defaults_file_database_url_then_environment() -> anyhow::Result<()> {
+        for name in [
+            "DATABASE_URL",
+            "FLOWEXEC__DATABASE__URL",
+            "FLOWEXEC__SERVER__BIND",
+            "FLOWEXEC__DATABASE__POOL_SIZE",
+        ] {
+            std::env::remove_var(name);
+        }
+        let dir = std::env::temp_dir().join(format!("flowexec-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let empty = dir.join("empty.toml");
+        std::fs::write(&empty, "")?;
+        let defaults = Settings::load(Some(&empty))?;
+        assert_eq!(defaults.server.bind, "127.0.0.1:8080");
+        assert_eq!(
+            defaults.database.url,
+            "postgres://flowexec_app@localhost:5432/flowexec"
+        );
+        assert_eq!(
+            (defaults.database.pool_size, defaults.auth.key_cache_secs),
+            (10, 10)
+        );
+        assert_eq!(defaults.log.format, LogFormat::Text);
+
+        let file = dir.join("flowexec.toml");
+        std::fs::write(
+            &file,
+            "[database]\nurl = \"postgres://from-file/db\"\npool_size = 3\n[server]\nbind = \"0.0.0.0:1\"\n[log]\nformat = \"json\"\n",
+        )?;
+        let from_file = Settings::load(Some(&file))?;
+        assert_eq!(from_file.database.url, "postgres://from-file/db");
+        assert_eq!(
+            (from_file.database.pool_size, from_file.log.format),
+            (3, LogFormat::Json)
+        );
+
+        std::env::set_var("DATABASE_URL", "postgres://from-database-url/db");
+        assert_eq!(
+            Settings::load(Some(&file))?.database.url,
+            "postgres://from-database-url/db"
+        );
+
+        std::env::set_var("FLOWEXEC__DATABASE__URL", "postgres://from-env/db");
+        std::env::set_var("FLOWEXEC__SERVER__BIND", "127.0.0.1:9");
+        std::env::set_var("FLOWEXEC__DATABASE__POOL_SIZE", "7");
+        let from_env = Settings::load(Some(&file))?;
+        assert_eq!(from_env.database.url, "postgres://from-env/db");
+        assert_eq!(
+            (from_env.server.bind.as_str(), from_env.database.pool_size),
+            ("127.0.0.1:9", 7)
+        );
+
+        std::env::set_var("FLOWEXEC__DATABASE__POOL_SIZE", "0");
+        assert!(
+            Settings::load(Some(&file)).is_err(),
+            "a pool of 0 was accepted"
+        );
+        assert!(
+            Settings::load(Some(&dir.join("missing.toml"))).is_err(),
+            "a missing --config file was accepted"
+        );
+
+        for name in [
+            "DATABASE_URL",
+            "FLOWEXEC__DATABASE__URL",
+            "FLOWEXEC__SERVER__BIND",
+            "FLOWEXEC__DATABASE__POOL_SIZE",
+        ] {
+            std::env::remove_var(name);
+        }
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

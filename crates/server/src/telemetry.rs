@@ -1,6 +1,8 @@
 //! Tracing: `EnvFilter` (`RUST_LOG` when set, else `log.level`), text or
 //! JSON lines on stderr (stdout is kept for command output).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +17,7 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_span_events(FmtSpan::NONE);
     let result = match settings.format {
         LogFormat::Text => builder.try_init(),

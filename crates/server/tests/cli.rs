@@ -18,6 +18,7 @@ fn flowexec(db: &TestDb, url: &str, args: &[&str]) -> anyhow::Result<Output> {
         .env("FLOWEXEC__DATABASE__URL", url)
         .env("FLOWEXEC__DATABASE__ADMIN_URL", db.admin_url())
         .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
+        .env("FLOWEXEC__DATABASE__CONNECT_TIMEOUT_SECS", "2")
         .env("FLOWEXEC__LOG__LEVEL", "info")
         .stdin(Stdio::null())
         .output()?)
@@ -51,6 +52,37 @@ fn serve_refuses_a_superuser_a_bypassrls_role_and_an_owner_role() -> TestResult 
         );
         assert!(!message.contains("panicked"), "{message}");
     }
+    Ok(())
+}
+
+#[test]
+fn serve_and_migrate_fail_with_one_clear_line_when_the_database_is_unreachable() -> TestResult {
+    let db = TestDb::new()?;
+    let unreachable = "postgres://flowexec_app@127.0.0.1:1/flowexec";
+    let output = flowexec(&db, unreachable, &["serve"])?;
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot connect with database.url"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_flowexec"))
+        .arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env(
+            "FLOWEXEC__DATABASE__ADMIN_URL",
+            "postgres://postgres@127.0.0.1:1/flowexec",
+        )
+        .env("FLOWEXEC__DATABASE__URL", unreachable)
+        .output()?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot connect with database.admin_url"),
+        "{}",
+        stderr(&output)
+    );
     Ok(())
 }
 

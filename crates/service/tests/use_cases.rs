@@ -5,7 +5,9 @@ use flowexec_domain::{
     Actor, FlowExecutionId, FlowName, NewFlowExecution, NewTask, OrganizationId, OrganizationName,
     Principal, Role, StatusChange, TaskExecutionId, TaskName, TaskStatus,
 };
-use flowexec_service::{ExecutionService, Service, ServiceError};
+use std::time::Duration;
+
+use flowexec_service::{ExecutionService, Service, ServiceError, ServiceSettings};
 use flowexec_testkit::MemoryStore;
 
 type TestResult = anyhow::Result<()>;
@@ -195,6 +197,49 @@ fn an_invalid_transition_is_reported_with_the_current_status_and_changes_nothing
         1,
         "only the creation event"
     );
+    Ok(())
+}
+
+#[test]
+fn a_verified_key_is_looked_up_once_within_the_cache_lifetime() -> TestResult {
+    let service = service();
+    let key = service
+        .create_organization(&OrganizationName::parse("acme")?)?
+        .key;
+    for _ in 0..5 {
+        service.authenticate(&key.plaintext)?;
+    }
+    assert_eq!(service.store().key_lookups(), 1);
+
+    // A cached key id with a wrong secret is still refused.
+    let mut tampered = key.plaintext.clone();
+    tampered.pop();
+    tampered.push(if key.plaintext.ends_with('0') {
+        '1'
+    } else {
+        '0'
+    });
+    assert!(matches!(
+        service.authenticate(&tampered),
+        Err(ServiceError::Unauthorized)
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_zero_cache_lifetime_looks_every_key_up() -> TestResult {
+    let settings = ServiceSettings {
+        key_cache_ttl: Duration::ZERO,
+        ..ServiceSettings::default()
+    };
+    let service = Service::with_settings(MemoryStore::new(), &settings);
+    let key = service
+        .create_organization(&OrganizationName::parse("acme")?)?
+        .key;
+    for _ in 0..3 {
+        service.authenticate(&key.plaintext)?;
+    }
+    assert_eq!(service.store().key_lookups(), 3);
     Ok(())
 }
 

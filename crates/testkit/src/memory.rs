@@ -3,6 +3,7 @@
 //! machine). Used to test the service layer without a database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::Utc;
@@ -37,6 +38,7 @@ struct State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    key_lookups: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -48,6 +50,11 @@ impl MemoryStore {
         self.state
             .lock()
             .map_err(|_| RepoError::Unknown(anyhow::anyhow!("memory store poisoned")))
+    }
+
+    /// How many times `find_api_key` has been called.
+    pub fn key_lookups(&self) -> usize {
+        self.key_lookups.load(Ordering::Relaxed)
     }
 
     /// The events recorded for a task execution, oldest first.
@@ -215,6 +222,7 @@ impl FlowExecutionRepository for MemoryStore {
 
 impl ApiKeyRepository for MemoryStore {
     fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyCredentials>, RepoError> {
+        self.key_lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.state()?.keys.get(&id).map(|k| ApiKeyCredentials {
             id: k.id,
             organization_id: k.organization_id,
