@@ -31,6 +31,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [ErrorKind; 13] = [
+        Self::MalformedRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::InvalidTransition,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::ValidationFailed,
+        Self::RateLimited,
+        Self::Internal,
+        Self::Unavailable,
+    ];
+
     /// The table: status, stable code, title.
     pub const fn spec(self) -> (StatusCode, &'static str, &'static str) {
         use ErrorKind::*;
@@ -241,22 +257,7 @@ mod tests {
 
     #[test]
     fn every_code_is_snake_case_and_unique() {
-        use ErrorKind::*;
-        let kinds = [
-            MalformedRequest,
-            Unauthorized,
-            Forbidden,
-            NotFound,
-            MethodNotAllowed,
-            Conflict,
-            InvalidTransition,
-            PayloadTooLarge,
-            UnsupportedMediaType,
-            ValidationFailed,
-            RateLimited,
-            Internal,
-            Unavailable,
-        ];
+        let kinds = ErrorKind::ALL;
         let mut codes: Vec<&str> = kinds.iter().map(|k| k.spec().1).collect();
         assert!(codes
             .iter()

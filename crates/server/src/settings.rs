@@ -143,18 +143,24 @@ impl Settings {
 mod tests {
     use super::*;
 
+    const VARIABLES: [&str; 4] = [
+        "DATABASE_URL",
+        "FLOWEXEC__DATABASE__URL",
+        "FLOWEXEC__SERVER__BIND",
+        "FLOWEXEC__DATABASE__POOL_SIZE",
+    ];
+
+    fn clear_variables() {
+        for name in VARIABLES {
+            std::env::remove_var(name);
+        }
+    }
+
     /// One test, so that no other test in this binary sees the variables it
     /// sets.
     #[test]
     fn layers_apply_in_order_defaults_file_database_url_then_environment() -> anyhow::Result<()> {
-        for name in [
-            "DATABASE_URL",
-            "FLOWEXEC__DATABASE__URL",
-            "FLOWEXEC__SERVER__BIND",
-            "FLOWEXEC__DATABASE__POOL_SIZE",
-        ] {
-            std::env::remove_var(name);
-        }
+        clear_variables();
         let dir = std::env::temp_dir().join(format!("flowexec-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let empty = dir.join("empty.toml");
@@ -209,14 +215,7 @@ mod tests {
             "a missing --config file was accepted"
         );
 
-        for name in [
-            "DATABASE_URL",
-            "FLOWEXEC__DATABASE__URL",
-            "FLOWEXEC__SERVER__BIND",
-            "FLOWEXEC__DATABASE__POOL_SIZE",
-        ] {
-            std::env::remove_var(name);
-        }
+        clear_variables();
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
