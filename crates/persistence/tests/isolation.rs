@@ -424,6 +424,64 @@ fn transitions_follow_the_state_machine_and_record_one_event_each() -> TestResul
 }
 
 #[test]
+fn of_many_concurrent_claims_of_one_queued_task_exactly_one_wins() -> TestResult {
+    let db = TestDb::new()?;
+    let store = Arc::new(store(&db, 8)?);
+    let tenant = organization(&store, "a")?;
+    let task = flow(&store, tenant, &["t"])?.task_executions[0].id;
+    let threads = 16;
+    let barrier = Arc::new(Barrier::new(threads));
+    let outcomes: Vec<Result<_, RepoError>> = (0..threads)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                store.transition_task_execution(
+                    tenant,
+                    &StatusChange {
+                        task_execution_id: task,
+                        to: TaskStatus::Running,
+                        actor: Actor::System,
+                        output: None,
+                        error: None,
+                        reason: None,
+                    },
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().map_err(|_| anyhow::anyhow!("panicked")))
+        .collect::<anyhow::Result<_>>()?;
+    let winners = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(winners, 1);
+    for outcome in &outcomes {
+        if let Err(error) = outcome {
+            assert!(
+                matches!(
+                    error,
+                    RepoError::InvalidTransition {
+                        current: TaskStatus::Running,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+        }
+    }
+    let mut conn = app_conn(&db)?;
+    let org = tenant.organization_id();
+    let events = conn.transaction(|conn| {
+        conn.batch_execute(&format!(
+            "SELECT set_config('app.organization_id', '{org}', true)"
+        ))?;
+        count(conn, "SELECT count(*) AS n FROM task_execution_events")
+    })?;
+    assert_eq!(events, 2, "the creation and the one winning claim");
+    Ok(())
+}
+
+#[test]
 fn keys_are_found_by_id_across_organizations_and_never_for_another_id() -> TestResult {
     let db = TestDb::new()?;
     let store = store(&db, 2)?;
