@@ -148,10 +148,6 @@ impl ApiError {
         }
     }
 
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::MalformedRequest, detail)
     }

@@ -73,11 +73,6 @@ impl TaskStatus {
             .filter(|from| from.can_transition_to(to))
             .collect()
     }
-
-    /// Whether the status ends the task's run (no worker will touch it again).
-    pub const fn is_terminal(self) -> bool {
-        !matches!(self, Self::Queued | Self::Running)
-    }
 }
 
 impl fmt::Display for TaskStatus {

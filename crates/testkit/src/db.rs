@@ -115,10 +115,6 @@ impl TestDb {
         with_database(&self.base, &self.name).into()
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Creates a LOGIN role with the given attributes (e.g. `SUPERUSER`,
     /// `BYPASSRLS`) and returns a URL to this database as that role.
     pub fn login_role_url(&self, role: &str, attributes: &str) -> anyhow::Result<String> {
