@@ -23,7 +23,7 @@ fn visit(dir: &Path, hasher: &mut DefaultHasher) -> io::Result<()> {
 
 fn main() -> io::Result<()> {
     let dir = Path::new(&env::var("CARGO_MANIFEST_DIR").map_err(io::Error::other)?)
-        .join("../../migrations");
+        .join("../../migrations/postgres");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut hasher = DefaultHasher::new();
     visit(&dir, &mut hasher)?;

@@ -141,6 +141,19 @@ pub struct ApiKeyCredentials {
     pub secret_sha256: [u8; 32],
 }
 
+/// One recorded status change of a task execution: the audit trail.
+/// Creation is recorded as a change from no status (`from: None`) to
+/// `queued`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskExecutionEvent {
+    pub task_execution_id: TaskExecutionId,
+    pub from: Option<TaskStatus>,
+    pub to: TaskStatus,
+    pub actor: Actor,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A requested status change of one task execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusChange {

@@ -11,7 +11,7 @@ pub mod status;
 pub use access::{Actor, Principal, Role, Tenant};
 pub use entities::{
     ApiKeyCredentials, FlowExecution, FlowExecutionDetail, NewApiKey, NewFlowExecution, NewTask,
-    Organization, StatusChange, TaskExecution,
+    Organization, StatusChange, TaskExecution, TaskExecutionEvent,
 };
 pub use error::{ParseError, RepoError};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};

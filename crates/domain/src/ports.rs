@@ -9,7 +9,7 @@
 use crate::access::{Actor, Tenant};
 use crate::entities::{
     ApiKeyCredentials, FlowExecutionDetail, NewApiKey, NewFlowExecution, Organization,
-    StatusChange, TaskExecution,
+    StatusChange, TaskExecution, TaskExecutionEvent,
 };
 use crate::error::RepoError;
 use crate::ids::{ApiKeyId, FlowExecutionId, TaskExecutionId};
@@ -39,6 +39,17 @@ pub trait TaskExecutionRepository: Send + Sync + 'static {
         tenant: Tenant,
         change: &StatusChange,
     ) -> Result<TaskExecution, RepoError>;
+
+    /// The status changes of a task execution, oldest first, starting with
+    /// its creation (from no status to `queued`).
+    ///
+    /// MUST return [`RepoError::NotFound`] if the task execution does not
+    /// exist in the tenant.
+    fn list_task_execution_events(
+        &self,
+        tenant: Tenant,
+        id: TaskExecutionId,
+    ) -> Result<Vec<TaskExecutionEvent>, RepoError>;
 }
 
 pub trait FlowExecutionRepository: Send + Sync + 'static {
@@ -85,6 +96,16 @@ pub trait OrganizationRepository: Send + Sync + 'static {
         name: &OrganizationName,
         first_key: &NewApiKey,
     ) -> Result<Organization, RepoError>;
+
+    /// Creates the organization and its first key only if the store has no
+    /// organization at all, atomically: of any number of concurrent callers
+    /// (processes included) at most one creates it. `None` when an
+    /// organization already existed.
+    fn bootstrap_organization(
+        &self,
+        name: &OrganizationName,
+        first_key: &NewApiKey,
+    ) -> Result<Option<Organization>, RepoError>;
 }
 
 pub trait HealthCheck: Send + Sync + 'static {

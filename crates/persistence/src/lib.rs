@@ -1,15 +1,13 @@
 #![doc = include_str!("../README.md")]
 
-mod error;
-mod migrate;
-mod models;
-mod repos;
-mod schema;
-mod store;
-mod tenant;
-
 mod client;
+mod error;
+mod pool;
+mod postgres;
+mod rows;
+mod sqlite;
 
 pub use client::prepare_client_library;
-pub use migrate::{inspect_role, migrate, MigrationReport, RoleReport, MIGRATIONS};
-pub use store::{PgStore, PoolSettings};
+pub use pool::PoolSettings;
+pub use postgres::{inspect_role, migrate, MigrationReport, PgStore, RoleReport, MIGRATIONS};
+pub use sqlite::{SqliteStore, SQLITE_MIGRATIONS};

@@ -193,7 +193,10 @@ fn an_invalid_transition_is_reported_with_the_current_status_and_changes_nothing
     ));
     assert_eq!(service.get_task_execution(&owner, task.id)?, task);
     assert_eq!(
-        service.store().events(task.id).len(),
+        service
+            .store()
+            .list_task_execution_events(owner.tenant(), task.id)?
+            .len(),
         1,
         "only the creation event"
     );

@@ -14,17 +14,8 @@ use flowexec_domain::ports::{
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionDetail, FlowExecutionId,
     NewApiKey, NewFlowExecution, Organization, OrganizationId, OrganizationName, RepoError,
-    StatusChange, TaskExecution, TaskExecutionId, TaskStatus, Tenant,
+    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
 };
-
-/// One recorded status change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub task_execution_id: TaskExecutionId,
-    pub from: Option<TaskStatus>,
-    pub to: TaskStatus,
-    pub actor: Actor,
-}
 
 #[derive(Default)]
 struct State {
@@ -32,7 +23,7 @@ struct State {
     keys: HashMap<ApiKeyId, NewApiKey>,
     flows: HashMap<FlowExecutionId, FlowExecution>,
     tasks: HashMap<TaskExecutionId, TaskExecution>,
-    events: Vec<Event>,
+    events: Vec<TaskExecutionEvent>,
 }
 
 #[derive(Default)]
@@ -55,19 +46,6 @@ impl MemoryStore {
     /// How many times `find_api_key` has been called.
     pub fn key_lookups(&self) -> usize {
         self.key_lookups.load(Ordering::Relaxed)
-    }
-
-    /// The events recorded for a task execution, oldest first.
-    pub fn events(&self, id: TaskExecutionId) -> Vec<Event> {
-        self.state()
-            .map(|s| {
-                s.events
-                    .iter()
-                    .filter(|e| e.task_execution_id == id)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }
 
@@ -133,13 +111,34 @@ impl TaskExecutionRepository for MemoryStore {
             _ => {}
         }
         let updated = task.clone();
-        state.events.push(Event {
+        state.events.push(TaskExecutionEvent {
             task_execution_id: change.task_execution_id,
             from: Some(current),
             to: change.to,
             actor: change.actor,
+            reason: change.reason.clone(),
+            created_at: now,
         });
         Ok(updated)
+    }
+
+    fn list_task_execution_events(
+        &self,
+        tenant: Tenant,
+        id: TaskExecutionId,
+    ) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+        let state = self.state()?;
+        state
+            .tasks
+            .get(&id)
+            .filter(|t| t.organization_id == tenant.organization_id())
+            .ok_or(RepoError::NotFound)?;
+        Ok(state
+            .events
+            .iter()
+            .filter(|e| e.task_execution_id == id)
+            .cloned()
+            .collect())
     }
 }
 
@@ -187,11 +186,13 @@ impl FlowExecutionRepository for MemoryStore {
                     completed_at: None,
                 },
             );
-            state.events.push(Event {
+            state.events.push(TaskExecutionEvent {
                 task_execution_id: id,
                 from: None,
                 to: TaskStatus::Queued,
                 actor,
+                reason: Some("created".into()),
+                created_at: now,
             });
         }
         let task_executions = tasks_of(&state, flow.id);
@@ -245,26 +246,45 @@ impl ApiKeyRepository for MemoryStore {
     }
 }
 
+fn insert_organization(
+    state: &mut State,
+    name: &OrganizationName,
+    first_key: &NewApiKey,
+) -> Result<Organization, RepoError> {
+    let organization = Organization {
+        id: first_key.organization_id,
+        name: name.clone(),
+        created_at: Utc::now(),
+    };
+    if state.organizations.contains_key(&organization.id) {
+        return Err(RepoError::Conflict("organizations_pkey".into()));
+    }
+    state
+        .organizations
+        .insert(organization.id, organization.clone());
+    state.keys.insert(first_key.id, first_key.clone());
+    Ok(organization)
+}
+
 impl OrganizationRepository for MemoryStore {
     fn create_organization(
         &self,
         name: &OrganizationName,
         first_key: &NewApiKey,
     ) -> Result<Organization, RepoError> {
+        insert_organization(&mut *self.state()?, name, first_key)
+    }
+
+    fn bootstrap_organization(
+        &self,
+        name: &OrganizationName,
+        first_key: &NewApiKey,
+    ) -> Result<Option<Organization>, RepoError> {
         let mut state = self.state()?;
-        let organization = Organization {
-            id: first_key.organization_id,
-            name: name.clone(),
-            created_at: Utc::now(),
-        };
-        if state.organizations.contains_key(&organization.id) {
-            return Err(RepoError::Conflict("organizations_pkey".into()));
+        if !state.organizations.is_empty() {
+            return Ok(None);
         }
-        state
-            .organizations
-            .insert(organization.id, organization.clone());
-        state.keys.insert(first_key.id, first_key.clone());
-        Ok(organization)
+        insert_organization(&mut state, name, first_key).map(Some)
     }
 }
 

@@ -4,9 +4,9 @@ use flowexec_domain::ports::ApiKeyRepository;
 use flowexec_domain::{ApiKeyCredentials, ApiKeyId, NewApiKey, RepoError, Tenant};
 
 use crate::error::StoreError;
-use crate::models::{ApiKeyLookupRow, NewApiKeyRow};
-use crate::schema::api_keys;
-use crate::store::PgStore;
+use crate::postgres::schema::api_keys;
+use crate::postgres::store::PgStore;
+use crate::rows::{ApiKeyLookupRow, NewApiKeyRow};
 
 diesel::define_sql_function! {
     /// `flowexec_find_api_key(uuid)`: the key's organization, role, actor and

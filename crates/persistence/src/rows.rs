@@ -1,18 +1,21 @@
-//! Rows as diesel reads and writes them, and their mapping to domain types.
-//! These types never leave the crate.
+//! Rows, and their mapping to domain types: written once for both stores.
+//! PostgreSQL reads and writes these structs directly (hence the diesel
+//! derives); the SQLite store converts its text-typed rows into them. These
+//! types never leave the crate.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, NewApiKey,
-    Organization, OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionId, TaskName,
+    Organization, OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionEvent,
+    TaskExecutionId, TaskName,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::corrupt;
-use crate::schema::{
+use crate::postgres::schema::{
     api_keys, flow_executions, organizations, task_execution_events, task_executions,
 };
 
@@ -26,20 +29,20 @@ where
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = task_executions, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct TaskExecutionRow {
-    organization_id: Uuid,
-    id: Uuid,
-    flow_execution_id: Uuid,
-    task_name: String,
-    execution_index: i32,
-    status: String,
-    input: Option<Value>,
-    output: Option<Value>,
-    error: Option<Value>,
-    modified_by: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    completed_at: Option<DateTime<Utc>>,
+    pub(crate) organization_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) flow_execution_id: Uuid,
+    pub(crate) task_name: String,
+    pub(crate) execution_index: i32,
+    pub(crate) status: String,
+    pub(crate) input: Option<Value>,
+    pub(crate) output: Option<Value>,
+    pub(crate) error: Option<Value>,
+    pub(crate) modified_by: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) completed_at: Option<DateTime<Utc>>,
 }
 
 /// The SQL types of a whole `task_executions` row, in table order, as a
@@ -139,13 +142,13 @@ pub(crate) struct NewTaskExecutionRow<'a> {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = flow_executions, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct FlowExecutionRow {
-    organization_id: Uuid,
-    id: Uuid,
-    flow_name: String,
-    input: Option<Value>,
-    modified_by: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) organization_id: Uuid,
+    pub(crate) id: Uuid,
+    pub(crate) flow_name: String,
+    pub(crate) input: Option<Value>,
+    pub(crate) modified_by: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<FlowExecutionRow> for FlowExecution {
@@ -186,11 +189,41 @@ pub(crate) struct NewEventRow<'a> {
 }
 
 #[derive(Queryable, Selectable)]
+#[diesel(table_name = task_execution_events, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct EventRow {
+    pub task_execution_id: Uuid,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for TaskExecutionEvent {
+    type Error = DieselError;
+
+    fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            task_execution_id: TaskExecutionId::from_uuid(row.task_execution_id),
+            from: row
+                .from_status
+                .as_deref()
+                .map(|s| parse("status", s))
+                .transpose()?,
+            to: parse("status", &row.to_status)?,
+            actor: parse("actor", &row.actor)?,
+            reason: row.reason,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = organizations, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct OrganizationRow {
-    id: Uuid,
-    name: String,
-    created_at: DateTime<Utc>,
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 impl TryFrom<OrganizationRow> for Organization {
@@ -208,11 +241,11 @@ impl TryFrom<OrganizationRow> for Organization {
 #[derive(Insertable)]
 #[diesel(table_name = api_keys)]
 pub(crate) struct NewApiKeyRow<'a> {
-    id: Uuid,
-    organization_id: Uuid,
-    role: &'static str,
-    actor: String,
-    secret_sha256: &'a [u8],
+    pub(crate) id: Uuid,
+    pub(crate) organization_id: Uuid,
+    pub(crate) role: &'static str,
+    pub(crate) actor: String,
+    pub(crate) secret_sha256: &'a [u8],
 }
 
 impl<'a> From<&'a NewApiKey> for NewApiKeyRow<'a> {

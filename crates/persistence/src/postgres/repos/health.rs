@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use flowexec_domain::ports::HealthCheck;
 use flowexec_domain::RepoError;
 
-use crate::store::PgStore;
+use crate::postgres::store::PgStore;
 
 impl HealthCheck for PgStore {
     fn ping(&self) -> Result<(), RepoError> {

@@ -7,11 +7,13 @@ use flowexec_domain::{
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::models::{
+use crate::postgres::schema::{
+    flow_executions as fe, task_execution_events, task_executions as te,
+};
+use crate::postgres::store::PgStore;
+use crate::rows::{
     FlowExecutionRow, NewEventRow, NewFlowExecutionRow, NewTaskExecutionRow, TaskExecutionRow,
 };
-use crate::schema::{flow_executions as fe, task_execution_events, task_executions as te};
-use crate::store::PgStore;
 
 impl FlowExecutionRepository for PgStore {
     fn create_flow_execution(

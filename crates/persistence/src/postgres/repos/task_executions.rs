@@ -2,13 +2,15 @@ use diesel::prelude::*;
 use diesel::sql_types::Uuid as SqlUuid;
 use flowexec_domain::ports::TaskExecutionRepository;
 use flowexec_domain::{
-    RepoError, StatusChange, TaskExecution, TaskExecutionId, TaskStatus, Tenant,
+    RepoError, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
 };
 
 use crate::error::StoreError;
-use crate::models::{NewEventRow, TaskExecutionRecord, TaskExecutionRow, TaskExecutionTuple};
-use crate::schema::{task_execution_events, task_executions as te};
-use crate::store::PgStore;
+use crate::postgres::schema::{task_execution_events, task_executions as te};
+use crate::postgres::store::PgStore;
+use crate::rows::{
+    EventRow, NewEventRow, TaskExecutionRecord, TaskExecutionRow, TaskExecutionTuple,
+};
 
 diesel::define_sql_function! {
     /// The transaction's start time, the same for every row it writes.
@@ -49,6 +51,31 @@ impl TaskExecutionRepository for PgStore {
         change: &StatusChange,
     ) -> Result<TaskExecution, RepoError> {
         self.tenant_tx(tenant, |conn| transition(conn, tenant, change))
+    }
+
+    fn list_task_execution_events(
+        &self,
+        tenant: Tenant,
+        id: TaskExecutionId,
+    ) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+        let org = tenant.organization_id().into_uuid();
+        self.tenant_tx(tenant, |conn| {
+            te::table
+                .filter(te::organization_id.eq(org))
+                .filter(te::id.eq(id.into_uuid()))
+                .select(te::id)
+                .first::<uuid::Uuid>(conn)?;
+            let rows = task_execution_events::table
+                .filter(task_execution_events::organization_id.eq(org))
+                .filter(task_execution_events::task_execution_id.eq(id.into_uuid()))
+                .order(task_execution_events::id.asc())
+                .select(EventRow::as_select())
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(TaskExecutionEvent::try_from)
+                .collect::<Result<_, _>>()?)
+        })
     }
 }
 

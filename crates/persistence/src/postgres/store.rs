@@ -1,31 +1,14 @@
 //! The pool and the store type that implements the ports.
 
-use std::time::Duration;
-
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use flowexec_domain::{RepoError, Tenant};
 
 use crate::error::StoreError;
-use crate::tenant::in_tenant;
+use crate::pool::PoolSettings;
+use crate::postgres::tenant::in_tenant;
 
 pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
-
-/// How the pool is sized and how long a caller waits for a connection.
-#[derive(Debug, Clone)]
-pub struct PoolSettings {
-    pub max_size: u32,
-    pub connection_timeout: Duration,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        Self {
-            max_size: 10,
-            connection_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// The PostgreSQL implementation of every port. Cheap to clone: clones
 /// share the pool.

@@ -1,0 +1,11 @@
+//! The PostgreSQL store: diesel over libpq, tenant isolation by Row-Level
+//! Security on top of the repository's own filters.
+
+mod migrate;
+mod repos;
+pub(crate) mod schema;
+mod store;
+mod tenant;
+
+pub use migrate::{inspect_role, migrate, MigrationReport, RoleReport, MIGRATIONS};
+pub use store::PgStore;

@@ -1,0 +1,151 @@
+//! SQLite rows: the same columns as the shared rows (`crate::rows`), with
+//! UUIDs and JSON as text. Converting into the shared rows is the only
+//! SQLite-specific mapping; from there the domain mapping is shared.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::schema::{flow_executions, task_execution_events, task_executions};
+use crate::error::corrupt;
+use crate::rows::{EventRow, FlowExecutionRow, TaskExecutionRow};
+
+pub(crate) fn uuid(text: &str) -> Result<Uuid, DieselError> {
+    Uuid::parse_str(text).map_err(|e| corrupt("UUID", e))
+}
+
+pub(crate) fn json(text: Option<String>) -> Result<Option<Value>, DieselError> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("JSON", e)))
+        .transpose()
+}
+
+/// JSON as stored: serde_json's serialization of the value, which is also
+/// what PostgreSQL's `jsonb` returns it as once read back into a value.
+pub(crate) fn json_text(value: Option<&Value>) -> Option<String> {
+    value.map(Value::to_string)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = task_executions, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct SqliteTaskExecutionRow {
+    organization_id: String,
+    id: String,
+    flow_execution_id: String,
+    task_name: String,
+    execution_index: i32,
+    status: String,
+    input: Option<String>,
+    output: Option<String>,
+    error: Option<String>,
+    modified_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
+    type Error = DieselError;
+
+    fn try_from(row: SqliteTaskExecutionRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            organization_id: uuid(&row.organization_id)?,
+            id: uuid(&row.id)?,
+            flow_execution_id: uuid(&row.flow_execution_id)?,
+            task_name: row.task_name,
+            execution_index: row.execution_index,
+            status: row.status,
+            input: json(row.input)?,
+            output: json(row.output)?,
+            error: json(row.error)?,
+            modified_by: row.modified_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = task_executions, treat_none_as_default_value = false)]
+pub(crate) struct NewSqliteTaskExecutionRow<'a> {
+    pub organization_id: &'a str,
+    pub id: String,
+    pub flow_execution_id: &'a str,
+    pub task_name: &'a str,
+    pub execution_index: i32,
+    pub status: &'static str,
+    pub input: Option<String>,
+    pub modified_by: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = flow_executions, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct SqliteFlowExecutionRow {
+    organization_id: String,
+    id: String,
+    flow_name: String,
+    input: Option<String>,
+    modified_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SqliteFlowExecutionRow> for FlowExecutionRow {
+    type Error = DieselError;
+
+    fn try_from(row: SqliteFlowExecutionRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            organization_id: uuid(&row.organization_id)?,
+            id: uuid(&row.id)?,
+            flow_name: row.flow_name,
+            input: json(row.input)?,
+            modified_by: row.modified_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = task_execution_events, treat_none_as_default_value = false)]
+pub(crate) struct NewSqliteEventRow<'a> {
+    pub organization_id: &'a str,
+    pub task_execution_id: String,
+    pub from_status: Option<&'static str>,
+    pub to_status: &'static str,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = task_execution_events, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct SqliteEventRow {
+    task_execution_id: String,
+    from_status: Option<String>,
+    to_status: String,
+    actor: String,
+    reason: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<SqliteEventRow> for EventRow {
+    type Error = DieselError;
+
+    fn try_from(row: SqliteEventRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            task_execution_id: uuid(&row.task_execution_id)?,
+            from_status: row.from_status,
+            to_status: row.to_status,
+            actor: row.actor,
+            reason: row.reason,
+            created_at: row.created_at,
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! What only the SQLite store promises: its pragmas, the attempt key in SQL,
+//! many concurrent writers without `database is locked`, and data that
+//! survives reopening the file. The ports' shared behaviour is in
+//! `contract.rs`.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use flowexec_domain::ports::{FlowExecutionRepository, TaskExecutionRepository};
+use flowexec_testkit::contract::{flow, organization};
+use flowexec_testkit::TestSqlite;
+
+type TestResult = anyhow::Result<()>;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Mode {
+    #[diesel(sql_type = Text)]
+    journal_mode: String,
+}
+
+#[test]
+fn the_database_is_in_wal_mode_with_foreign_keys_enforced() -> TestResult {
+    let db = TestSqlite::new()?;
+    let store = db.open(2)?;
+    let tenant = organization(&store, "a")?;
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(&mut conn)?;
+    assert_eq!(mode.journal_mode, "wal");
+
+    // Through the store's own connections, a row without its parent is refused.
+    let orphan = flowexec_domain::NewApiKey {
+        id: flowexec_domain::ApiKeyId::generate(),
+        organization_id: flowexec_domain::OrganizationId::generate(),
+        role: flowexec_domain::Role::Read,
+        actor: flowexec_domain::Actor::System,
+        secret_sha256: [1; 32],
+    };
+    use flowexec_domain::ports::ApiKeyRepository;
+    assert!(store.create_api_key(&orphan).is_err());
+    assert!(flow(&store, tenant, &["t"]).is_ok());
+    Ok(())
+}
+
+#[test]
+fn the_attempt_key_rejects_a_second_row_with_the_same_flow_task_and_index() -> TestResult {
+    let db = TestSqlite::new()?;
+    let store = db.open(2)?;
+    let tenant = organization(&store, "a")?;
+    let created = flow(&store, tenant, &["t"])?;
+    let (org, flow_id) = (tenant.organization_id(), created.flow_execution.id);
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    conn.batch_execute("PRAGMA foreign_keys = ON")?;
+    let insert = |conn: &mut SqliteConnection, index: i32| {
+        conn.batch_execute(&format!(
+            "INSERT INTO task_executions (organization_id, id, flow_execution_id, task_name, execution_index, modified_by, created_at, updated_at) \
+             VALUES ('{org}', '{}', '{flow_id}', 't', {index}, 'system', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')",
+            uuid::Uuid::new_v4()
+        ))
+    };
+    let duplicate = insert(&mut conn, 0);
+    assert!(
+        duplicate
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("UNIQUE")),
+        "{duplicate:?}"
+    );
+    insert(&mut conn, 1)?;
+    assert_eq!(
+        store
+            .get_flow_execution(tenant, flow_id)?
+            .task_executions
+            .len(),
+        2
+    );
+    Ok(())
+}
+
+#[test]
+fn thirty_two_concurrent_writers_all_succeed_without_database_is_locked() -> TestResult {
+    let db = TestSqlite::new()?;
+    let store = Arc::new(db.open(8)?);
+    let tenant = organization(&*store, "a")?;
+    let (threads, flows_each) = (32, 5);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            thread::spawn(move || -> anyhow::Result<()> {
+                barrier.wait();
+                for _ in 0..flows_each {
+                    let created = flow(&*store, tenant, &["a", "b", "c"])?;
+                    store.get_task_execution(tenant, created.task_executions[0].id)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+    }
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    let count: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM task_executions").get_result(&mut conn)?;
+    assert_eq!(count.n, (threads * flows_each * 3) as i64);
+    Ok(())
+}
+
+#[test]
+fn data_survives_closing_and_reopening_the_file() -> TestResult {
+    let db = TestSqlite::new()?;
+    let (tenant, created) = {
+        let store = db.open(2)?;
+        let tenant = organization(&store, "a")?;
+        (tenant, flow(&store, tenant, &["t"])?)
+    };
+    let reopened = db.open(2)?;
+    assert_eq!(
+        reopened.get_flow_execution(tenant, created.flow_execution.id)?,
+        created
+    );
+    Ok(())
+}

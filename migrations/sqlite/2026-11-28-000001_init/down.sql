@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS task_execution_events;
+DROP TABLE IF EXISTS task_executions;
+DROP TABLE IF EXISTS flow_executions;
+DROP TABLE IF EXISTS api_keys;
+DROP TABLE IF EXISTS organizations;
