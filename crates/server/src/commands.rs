@@ -4,14 +4,14 @@ use std::io::Write;
 
 use anyhow::Context;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
-use flowexec_persistence::{PgStore, PoolSettings};
-use flowexec_service::{IssuedKey, Service};
+use flowexec_service::{IssuedKey, ServiceError};
 use serde_json::json;
 
 use crate::cli::{Cli, Command, KeyCommand, OrgCommand};
-use crate::serve::{redact, serve};
+use crate::serve::serve;
 use crate::settings::Settings;
-use crate::telemetry;
+use crate::store::{open_store, redact, service, Backend, Purpose};
+use crate::{telemetry, with_store};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -36,47 +36,38 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let report =
-        flowexec_persistence::migrate(&settings.database.admin_url, &settings.database.url)?;
+    let backend = Backend::from_settings(settings)?;
     let mut out = std::io::stdout().lock();
-    if report.database_created {
-        writeln!(
-            out,
-            "created database for {}",
-            redact(&settings.database.url)
-        )?;
-    }
-    if report.applied.is_empty() {
-        writeln!(out, "schema is up to date; app role: {}", report.app_role)?;
-    } else {
-        for version in &report.applied {
-            writeln!(out, "applied migration {version}")?;
+    match &backend {
+        Backend::Sqlite { .. } => {
+            // Opening a SQLite store applies its pending migrations.
+            open_store(settings, &backend, Purpose::Admin)?;
+            writeln!(out, "schema is up to date: {}", backend.describe())?;
         }
-        writeln!(
-            out,
-            "{} migration(s) applied; app role: {}",
-            report.applied.len(),
-            report.app_role
-        )?;
+        Backend::Postgres { url } => {
+            let admin = settings.database.admin_url.as_deref().context(
+                "database.admin_url is required to migrate PostgreSQL (a superuser URL to the same database)",
+            )?;
+            let report = flowexec_persistence::migrate(admin, url)?;
+            if report.database_created {
+                writeln!(out, "created database for {}", redact(url))?;
+            }
+            for version in &report.applied {
+                writeln!(out, "applied migration {version}")?;
+            }
+            if report.applied.is_empty() {
+                writeln!(out, "schema is up to date; app role: {}", report.app_role)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} migration(s) applied; app role: {}",
+                    report.applied.len(),
+                    report.app_role
+                )?;
+            }
+        }
     }
     Ok(())
-}
-
-fn admin_service(settings: &Settings) -> anyhow::Result<Service<PgStore>> {
-    let store = PgStore::connect(
-        &settings.database.admin_url,
-        &PoolSettings {
-            max_size: 1,
-            ..PoolSettings::default()
-        },
-    )
-    .with_context(|| {
-        format!(
-            "cannot connect with database.admin_url ({})",
-            redact(&settings.database.admin_url)
-        )
-    })?;
-    Ok(Service::new(store))
 }
 
 fn print_key(key: &IssuedKey, as_json: bool) -> anyhow::Result<()> {
@@ -102,7 +93,8 @@ fn print_key(key: &IssuedKey, as_json: bool) -> anyhow::Result<()> {
 fn create_organization(settings: &Settings, name: &str, as_json: bool) -> anyhow::Result<()> {
     let name =
         OrganizationName::parse(name).map_err(|e| anyhow::anyhow!("organization name {e}"))?;
-    let created = admin_service(settings)?.create_organization(&name)?;
+    let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
+    let created = with_store!(&store, s => service(settings, s).create_organization(&name))?;
     print_key(&created.key, as_json)
 }
 
@@ -116,10 +108,10 @@ fn create_key(
     let org: OrganizationId = org.parse().map_err(|e| anyhow::anyhow!("--org {e}"))?;
     let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role {e}"))?;
     let actor: Actor = actor.parse().map_err(|e| anyhow::anyhow!("--actor {e}"))?;
-    let key = admin_service(settings)?
-        .create_api_key(org, role, actor)
+    let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
+    let key = with_store!(&store, s => service(settings, s).create_api_key(org, role, actor))
         .map_err(|e| match e {
-            flowexec_service::ServiceError::NotFound => anyhow::anyhow!("no organization {org}"),
+            ServiceError::NotFound => anyhow::anyhow!("no organization {org}"),
             other => other.into(),
         })?;
     print_key(&key, as_json)

@@ -4,7 +4,8 @@ pub mod cli;
 mod commands;
 mod serve;
 pub mod settings;
+pub mod store;
 pub mod telemetry;
 
 pub use commands::run;
-pub use serve::{build_server, check_role, connect_store, service};
+pub use serve::build_server;

@@ -1,60 +1,21 @@
-//! `flowexec serve`: connect, refuse an unfit role, bind, run until SIGINT or
-//! SIGTERM, then stop accepting and finish in-flight requests.
+//! `flowexec serve`: open the store (refusing an unfit PostgreSQL role),
+//! bootstrap a first organization if there is none, bind, run until SIGINT
+//! or SIGTERM, then stop accepting and finish in-flight requests.
 
-use std::net::TcpListener;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::HttpServer;
 use anyhow::Context;
 use flowexec_api::{build_app, ApiSettings};
-use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport};
-use flowexec_service::{ExecutionService, Service, ServiceSettings};
+use flowexec_service::ExecutionService;
 
 use crate::settings::Settings;
-
-/// The pool, as the role in `database.url`.
-pub fn connect_store(settings: &Settings) -> anyhow::Result<PgStore> {
-    PgStore::connect(
-        &settings.database.url,
-        &PoolSettings {
-            max_size: settings.database.pool_size,
-            connection_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
-        },
-    )
-    .with_context(|| {
-        format!(
-            "cannot connect with database.url ({})",
-            redact(&settings.database.url)
-        )
-    })
-}
-
-/// Refuses a role that could bypass Row-Level Security, or a database that
-/// has not been migrated.
-pub fn check_role(store: &PgStore) -> anyhow::Result<RoleReport> {
-    let report = store.with_connection(inspect_role)?;
-    if let Some(reason) = report.refusal() {
-        anyhow::bail!("refusing to serve: {reason}");
-    }
-    anyhow::ensure!(
-        report.schema_ready,
-        "the database has no flowexec schema: run `flowexec migrate` first"
-    );
-    Ok(report)
-}
-
-/// The use cases over the store, as the API holds them.
-pub fn service(settings: &Settings, store: PgStore) -> Arc<dyn ExecutionService> {
-    Arc::new(Service::with_settings(
-        store,
-        &ServiceSettings {
-            key_cache_ttl: Duration::from_secs(settings.auth.key_cache_secs),
-            ..ServiceSettings::default()
-        },
-    ))
-}
+use crate::store::{open_store, service, shared_service, AnyStore, Backend, Purpose};
+use crate::with_store;
 
 /// The HTTP server on `listener`, not yet running, with signals left to the
 /// caller.
@@ -85,19 +46,27 @@ pub fn build_server(
 }
 
 pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let store = connect_store(settings)?;
-    let role = check_role(&store)?;
+    let backend = Backend::from_settings(settings)?;
+    tracing::info!("store: {}", backend.describe());
+    if let Backend::Sqlite { .. } = backend {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
+    }
+    let store = open_store(settings, &backend, Purpose::Serve)?;
+    if let AnyStore::Postgres(_) = store {
+        tracing::info!(
+            "the database role is not superuser, has no BYPASSRLS and does not own the tables"
+        );
+    }
     let listener = TcpListener::bind(&settings.server.bind)
         .with_context(|| format!("cannot listen on server.bind = {}", settings.server.bind))?;
     let address = listener.local_addr()?;
-    tracing::info!(
-        database = %redact(&settings.database.url),
-        database.role = %role.name,
-        "connected; the role is not superuser, has no BYPASSRLS and does not own the tables"
-    );
+    if settings.bootstrap.enabled {
+        bootstrap(settings, &store, address)?;
+    }
     tracing::info!("flowexec listening on http://{address}");
 
-    let shared = service(settings, store);
+    let shared = shared_service(settings, &store);
     actix_web::rt::System::new().block_on(async move {
         let server = build_server(settings, shared, listener)?;
         let handle = server.handle();
@@ -116,6 +85,61 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On first start (no organization at all), creates organization `default`
+/// and an admin key, prints the key once to stderr with an example, and
+/// writes it to `<data_dir>/admin-key` (mode 0600). Later starts do nothing.
+fn bootstrap(settings: &Settings, store: &AnyStore, address: SocketAddr) -> anyhow::Result<()> {
+    let Some(created) = with_store!(store, s => service(settings, s).bootstrap())? else {
+        return Ok(());
+    };
+    let key_file = settings.data_dir.join("admin-key");
+    write_secret(&key_file, &created.key.plaintext)?;
+    tracing::info!(
+        organization.id = %created.organization.id,
+        key_file = %key_file.display(),
+        "first start: created organization \"default\" and its admin key"
+    );
+    let shown = if address.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    };
+    let key = &created.key.plaintext;
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
+        "\nflowexec: first start: created organization \"default\" ({}) and an admin API key,\n\
+         shown this once and saved to {}:\n\n    {key}\n\n\
+         Try it:\n    curl -s -X POST http://{shown}/flow-executions -H \"Authorization: Bearer {key}\" \
+         -H 'Content-Type: application/json' -d '{{\"flow_name\": \"hello\", \"tasks\": [{{\"task_name\": \"greet\"}}]}}'\n",
+        created.organization.id,
+        key_file.display(),
+    )?;
+    Ok(())
+}
+
+/// Writes `secret` to `path`, readable and writable by the owner only.
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let context = || format!("cannot write the admin key to {}", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(context)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(context)?;
+    // A file that existed before keeps its mode through open(); set it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(context)?;
+    writeln!(file, "{secret}").with_context(context)?;
+    file.sync_all().with_context(context)?;
+    Ok(())
+}
+
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     match (
@@ -130,17 +154,5 @@ async fn shutdown_signal() -> &'static str {
             let _ = tokio::signal::ctrl_c().await;
             "SIGINT"
         }
-    }
-}
-
-/// The URL without its password, for logs and errors.
-pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.into()
-        }
-        Ok(parsed) => parsed.into(),
-        Err(_) => "<not a URL>".to_owned(),
     }
 }

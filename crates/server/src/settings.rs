@@ -5,21 +5,26 @@
 //! `database.url` only) < environment variables `FLOWEXEC__SECTION__KEY`.
 //!
 //! Keys read:
-//! - `database.url` — the server's connection, as the restricted app role
-//!   (default `postgres://flowexec_app@localhost:5432/flowexec`)
-//! - `database.admin_url` — migrations and admin commands
-//!   (default `postgres://postgres@localhost:5432/flowexec`)
+//! - `data_dir` — where the embedded database and the bootstrap key live
+//!   (default `./flowexec-data`, created if missing)
+//! - `database.url` — which store: `postgres://…` or `postgresql://…`
+//!   (PostgreSQL, as the restricted app role), `sqlite://PATH` (SQLite), or
+//!   unset: SQLite at `<data_dir>/flowexec.db`
+//! - `database.admin_url` — PostgreSQL only: migrations and admin commands
+//!   (a superuser, or a member of `flowexec_owner` with `CREATEROLE`)
 //! - `database.pool_size` (default 10), `database.connect_timeout_secs` (5)
 //! - `server.bind` (default `127.0.0.1:8080`), `server.workers` (default:
 //!   one per core), `server.max_body_bytes` (default 1048576),
 //!   `server.shutdown_timeout_secs` (default 30)
+//! - `bootstrap.enabled` — on first start (no organization yet) create
+//!   organization `default` and an admin key (default true)
 //! - `auth.key_cache_secs` — how long verified key credentials are reused
 //!   without a database lookup (default 10; 0 disables; a revoked key
 //!   stops working within this time)
 //! - `log.format` — `text` or `json` (default `text`); `log.level` — an
 //!   `EnvFilter` directive (default `info`; `RUST_LOG` wins when set)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use config::{Config, Environment, File, FileFormat};
@@ -27,10 +32,17 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    pub data_dir: PathBuf,
     pub database: DatabaseSettings,
     pub server: ServerSettings,
     pub auth: AuthSettings,
+    pub bootstrap: BootstrapSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapSettings {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,8 +52,8 @@ pub struct AuthSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    pub url: String,
-    pub admin_url: String,
+    pub url: Option<String>,
+    pub admin_url: Option<String>,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
 }
@@ -68,9 +80,9 @@ pub struct LogSettings {
 }
 
 const DEFAULTS: &str = r#"
+data_dir = "./flowexec-data"
+
 [database]
-url = "postgres://flowexec_app@localhost:5432/flowexec"
-admin_url = "postgres://postgres@localhost:5432/flowexec"
 pool_size = 10
 connect_timeout_secs = 5
 
@@ -81,6 +93,9 @@ shutdown_timeout_secs = 30
 
 [auth]
 key_cache_secs = 10
+
+[bootstrap]
+enabled = true
 
 [log]
 format = "text"
@@ -120,6 +135,14 @@ impl Settings {
             .context("the settings are invalid")?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The built-in defaults alone: no file, no environment.
+    pub fn defaults() -> anyhow::Result<Self> {
+        Ok(Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()?
+            .try_deserialize()?)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -167,10 +190,9 @@ mod tests {
         std::fs::write(&empty, "")?;
         let defaults = Settings::load(Some(&empty))?;
         assert_eq!(defaults.server.bind, "127.0.0.1:8080");
-        assert_eq!(
-            defaults.database.url,
-            "postgres://flowexec_app@localhost:5432/flowexec"
-        );
+        assert_eq!(defaults.database.url, None, "no database.url means SQLite");
+        assert_eq!(defaults.data_dir, PathBuf::from("./flowexec-data"));
+        assert!(defaults.bootstrap.enabled);
         assert_eq!(
             (defaults.database.pool_size, defaults.auth.key_cache_secs),
             (10, 10)
@@ -183,7 +205,10 @@ mod tests {
             "[database]\nurl = \"postgres://from-file/db\"\npool_size = 3\n[server]\nbind = \"0.0.0.0:1\"\n[log]\nformat = \"json\"\n",
         )?;
         let from_file = Settings::load(Some(&file))?;
-        assert_eq!(from_file.database.url, "postgres://from-file/db");
+        assert_eq!(
+            from_file.database.url.as_deref(),
+            Some("postgres://from-file/db")
+        );
         assert_eq!(
             (from_file.database.pool_size, from_file.log.format),
             (3, LogFormat::Json)
@@ -191,15 +216,18 @@ mod tests {
 
         std::env::set_var("DATABASE_URL", "postgres://from-database-url/db");
         assert_eq!(
-            Settings::load(Some(&file))?.database.url,
-            "postgres://from-database-url/db"
+            Settings::load(Some(&file))?.database.url.as_deref(),
+            Some("postgres://from-database-url/db")
         );
 
         std::env::set_var("FLOWEXEC__DATABASE__URL", "postgres://from-env/db");
         std::env::set_var("FLOWEXEC__SERVER__BIND", "127.0.0.1:9");
         std::env::set_var("FLOWEXEC__DATABASE__POOL_SIZE", "7");
         let from_env = Settings::load(Some(&file))?;
-        assert_eq!(from_env.database.url, "postgres://from-env/db");
+        assert_eq!(
+            from_env.database.url.as_deref(),
+            Some("postgres://from-env/db")
+        );
         assert_eq!(
             (from_env.server.bind.as_str(), from_env.database.pool_size),
             ("127.0.0.1:9", 7)

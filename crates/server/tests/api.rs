@@ -7,7 +7,7 @@ use flowexec_domain::{Actor, Role};
 use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{TestApp, TestResult};
+use support::{Kind, TestApp, TestResult};
 
 fn send(request: RequestBuilder) -> anyhow::Result<(StatusCode, Value, Option<String>)> {
     let response: Response = request.send()?;
@@ -54,9 +54,8 @@ const FLOW: fn() -> Value = || {
     })
 };
 
-#[test]
-fn a_write_key_creates_a_flow_execution_whose_tasks_read_back_by_id() -> TestResult {
-    let app = TestApp::spawn()?;
+fn a_write_key_creates_a_flow_execution_whose_tasks_read_back_by_id(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
     let user = uuid::Uuid::new_v4();
     let tenant = app.tenant(Role::Write, Actor::User(user))?;
 
@@ -106,9 +105,8 @@ fn a_write_key_creates_a_flow_execution_whose_tasks_read_back_by_id() -> TestRes
     Ok(())
 }
 
-#[test]
-fn every_role_may_read_but_only_admin_and_write_may_create() -> TestResult {
-    let app = TestApp::spawn()?;
+fn every_role_may_read_but_only_admin_and_write_may_create(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
     let admin = app.tenant(Role::Admin, Actor::System)?;
     let (_, flow, _) = create_flow(&app, &admin.key, &FLOW())?;
     let task_id = flow["task_executions"][0]["id"]
@@ -145,9 +143,8 @@ fn every_role_may_read_but_only_admin_and_write_may_create() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn another_organizations_resource_answers_exactly_like_a_missing_one() -> TestResult {
-    let app = TestApp::spawn()?;
+fn another_organizations_resource_answers_exactly_like_a_missing_one(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
     let owner = app.tenant(Role::Write, Actor::System)?;
     let stranger = app.tenant(Role::Admin, Actor::System)?;
     let (_, flow, _) = create_flow(&app, &owner.key, &FLOW())?;
@@ -183,9 +180,8 @@ fn another_organizations_resource_answers_exactly_like_a_missing_one() -> TestRe
     Ok(())
 }
 
-#[test]
-fn every_protected_endpoint_answers_401_without_a_valid_key() -> TestResult {
-    let app = TestApp::spawn()?;
+fn every_protected_endpoint_answers_401_without_a_valid_key(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
     let tenant = app.tenant(Role::Admin, Actor::System)?;
     let (_, flow, _) = create_flow(&app, &tenant.key, &FLOW())?;
     let flow_id = flow["id"].as_str().unwrap_or_default();
@@ -222,9 +218,8 @@ fn every_protected_endpoint_answers_401_without_a_valid_key() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn bad_input_gets_a_clear_4xx_and_changes_nothing() -> TestResult {
-    let app = TestApp::spawn()?;
+fn bad_input_gets_a_clear_4xx_and_changes_nothing(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
     let tenant = app.tenant(Role::Write, Actor::System)?;
     let before = (
         app.count("flow_executions")?,
@@ -244,6 +239,7 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() -> TestResult {
         (post().json(&json!({"flow_name": "has space", "tasks": [{"task_name": "a"}, {"task_name": "a"}]})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (post().json(&json!({"flow_name": "f", "tasks": [{"task_name": "a"}, {"task_name": "a"}]})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (post().json(&json!({"flow_name": "f", "tasks": []})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (post().json(&json!({"flow_name": "f", "tasks": [{"task_name": "a", "input": {"k": "nul\u{0}"}}]})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (post().json(&json!({"flow_name": "f", "tasks": (0..1001).map(|i| json!({"task_name": format!("t{i}")})).collect::<Vec<_>>()})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (app.client.get(app.url("/task-executions/not-a-uuid")).bearer_auth(&tenant.key), StatusCode::BAD_REQUEST, "malformed_request"),
         (app.client.get(app.url("/flow-executions/1234")).bearer_auth(&tenant.key), StatusCode::BAD_REQUEST, "malformed_request"),
@@ -271,9 +267,8 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn operational_endpoints_answer_without_a_key_and_carry_a_request_id() -> TestResult {
-    let app = TestApp::spawn()?;
+fn operational_endpoints_answer_without_a_key_and_carry_a_request_id(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
     let (status, body, _) = send(app.client.get(app.url("/healthz")))?;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     let (status, body, _) = send(app.client.get(app.url("/readyz")))?;
@@ -293,5 +288,73 @@ fn operational_endpoints_answer_without_a_key_and_carry_a_request_id() -> TestRe
             .header("X-Request-Id", "trace-123"),
     )?;
     assert_eq!(request_id.as_deref(), Some("trace-123"));
+    Ok(())
+}
+
+on_both_backends!(
+    a_write_key_creates_a_flow_execution_whose_tasks_read_back_by_id,
+    every_role_may_read_but_only_admin_and_write_may_create,
+    another_organizations_resource_answers_exactly_like_a_missing_one,
+    every_protected_endpoint_answers_401_without_a_valid_key,
+    bad_input_gets_a_clear_4xx_and_changes_nothing,
+    operational_endpoints_answer_without_a_key_and_carry_a_request_id,
+);
+
+/// The same requests answer byte for byte the same on both stores, once the
+/// generated ids and times are set aside.
+#[test]
+fn both_stores_return_the_same_bytes_for_the_same_requests() -> TestResult {
+    let body = json!({
+        "flow_name": "bytes",
+        "input": {"z": [1, -0.0, 0.1, 1e300, 18446744073709551615u64, -9223372036854775808i64],
+                  "a": "ünïcødé ✓ \"q\" \\ \n \t \u{1F600}", "m": {"nested": [true, false, null, {}, []]}},
+        "tasks": [{"task_name": "only", "input": [{"b": 2, "a": 1}, "x", 2.5, -3]}]
+    });
+    let mut answers = Vec::new();
+    for kind in [Kind::Postgres, Kind::Sqlite] {
+        let app = TestApp::spawn(kind)?;
+        let tenant = app.tenant(Role::Write, Actor::Integration)?;
+        let (status, created, _) = create_flow(&app, &tenant.key, &body)?;
+        assert_eq!(status, StatusCode::CREATED, "{kind:?}: {created}");
+        let task = created["task_executions"][0].clone();
+        let get = |path: String| -> anyhow::Result<String> {
+            Ok(app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(&tenant.key)
+                .send()?
+                .text()?)
+        };
+        let raw = [
+            get(format!(
+                "/task-executions/{}",
+                task["id"].as_str().unwrap_or_default()
+            ))?,
+            get(format!(
+                "/flow-executions/{}",
+                created["id"].as_str().unwrap_or_default()
+            ))?,
+        ]
+        .join("\n");
+        let mut normalized = raw;
+        for value in [
+            &task["id"],
+            &created["id"],
+            &created["organization_id"],
+            &created["created_at"],
+            &task["created_at"],
+        ] {
+            if let Some(value) = value.as_str() {
+                normalized = normalized.replace(value, "<generated>");
+            }
+        }
+        answers.push(normalized);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(
+        answers[0].contains(r#""input":[{"a":1,"b":2},"x",2.5,-3]"#),
+        "{}",
+        answers[0]
+    );
     Ok(())
 }

@@ -19,6 +19,11 @@ fn flowexec(db: &TestDb, url: &str, args: &[&str]) -> anyhow::Result<Output> {
         .env("FLOWEXEC__DATABASE__ADMIN_URL", db.admin_url())
         .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
         .env("FLOWEXEC__DATABASE__CONNECT_TIMEOUT_SECS", "2")
+        .env("FLOWEXEC__BOOTSTRAP__ENABLED", "false")
+        .env(
+            "FLOWEXEC__DATA_DIR",
+            std::env::temp_dir().join("flowexec-cli-tests"),
+        )
         .env("FLOWEXEC__LOG__LEVEL", "info")
         .stdin(Stdio::null())
         .output()?)
@@ -174,6 +179,7 @@ fn serve_as_the_app_role_starts_and_stops_cleanly_on_sigterm() -> TestResult {
         .env_remove("RUST_LOG")
         .env("FLOWEXEC__DATABASE__URL", db.app_url())
         .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
+        .env("FLOWEXEC__BOOTSTRAP__ENABLED", "false")
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;

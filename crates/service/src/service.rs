@@ -132,6 +132,19 @@ impl<S: Store> Service<S> {
         Ok(CreatedOrganization { organization, key })
     }
 
+    /// First start: when the store has no organization at all, creates
+    /// organization `default` and an admin key (actor system). `None` when
+    /// any organization exists. Safe to call from many processes at once.
+    pub fn bootstrap(&self) -> Result<Option<CreatedOrganization>, ServiceError> {
+        let name = OrganizationName::parse("default")
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
+        let (key, record) = keys::generate(OrganizationId::generate(), Role::Admin, Actor::System);
+        Ok(self
+            .store
+            .bootstrap_organization(&name, &record)?
+            .map(|organization| CreatedOrganization { organization, key }))
+    }
+
     /// Issues a new key for an existing organization.
     /// [`ServiceError::NotFound`] if there is no such organization.
     pub fn create_api_key(

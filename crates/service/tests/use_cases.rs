@@ -247,6 +247,33 @@ fn a_zero_cache_lifetime_looks_every_key_up() -> TestResult {
 }
 
 #[test]
+fn bootstrap_creates_a_default_organization_with_a_working_admin_key_once() -> TestResult {
+    let service = service();
+    let created = service
+        .bootstrap()?
+        .ok_or_else(|| anyhow::anyhow!("nothing created"))?;
+    assert_eq!(created.organization.name.as_str(), "default");
+    let principal = service.authenticate(&created.key.plaintext)?;
+    assert_eq!(
+        (principal.role, principal.organization_id),
+        (Role::Admin, created.organization.id)
+    );
+    assert!(
+        service.bootstrap()?.is_none(),
+        "a second bootstrap created another organization"
+    );
+    Ok(())
+}
+
+#[test]
+fn bootstrap_does_nothing_when_an_organization_exists() -> TestResult {
+    let service = service();
+    service.create_organization(&OrganizationName::parse("acme")?)?;
+    assert!(service.bootstrap()?.is_none());
+    Ok(())
+}
+
+#[test]
 fn readiness_follows_the_store() {
     assert!(service().ready().is_ok());
 }

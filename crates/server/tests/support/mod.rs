@@ -1,9 +1,11 @@
-//! A real server on a random port, over a fresh database, reached over real
-//! HTTP as a client would.
+//! A real server on a random port over a fresh database — PostgreSQL (as the
+//! restricted app role) or SQLite — reached over real HTTP as a client
+//! would.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
 
@@ -11,21 +13,92 @@ use actix_web::dev::ServerHandle;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
-use flowexec_persistence::{PgStore, PoolSettings};
+use flowexec_server::build_server;
 use flowexec_server::settings::{
-    AuthSettings, DatabaseSettings, LogFormat, LogSettings, ServerSettings, Settings,
+    AuthSettings, BootstrapSettings, DatabaseSettings, LogFormat, LogSettings, ServerSettings,
+    Settings,
 };
-use flowexec_server::{build_server, check_role, connect_store, service};
-use flowexec_service::Service;
-use flowexec_testkit::TestDb;
+use flowexec_server::store::{open_store, service, shared_service, AnyStore, Backend, Purpose};
+use flowexec_server::with_store;
+use flowexec_testkit::{TestDb, TestSqlite};
 
 pub type TestResult = anyhow::Result<()>;
 
-pub fn settings(db: &TestDb) -> Settings {
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Postgres,
+    Sqlite,
+}
+
+/// The database of one test, dropped with it.
+pub enum Database {
+    Postgres(TestDb),
+    Sqlite(TestSqlite),
+}
+
+impl Database {
+    pub fn new(kind: Kind) -> anyhow::Result<Self> {
+        Ok(match kind {
+            Kind::Postgres => Self::Postgres(TestDb::new()?),
+            Kind::Sqlite => Self::Sqlite(TestSqlite::new()?),
+        })
+    }
+
+    /// `database.url` for the server.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Postgres(db) => db.app_url(),
+            Self::Sqlite(db) => db.url(),
+        }
+    }
+
+    /// A folder for `data_dir`, removed with the database.
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            Self::Postgres(db) => std::env::temp_dir().join(format!(
+                "flowexec-data-{}",
+                db.app_url().rsplit('/').next().unwrap_or("x")
+            )),
+            Self::Sqlite(db) => db.dir().join("data"),
+        }
+    }
+
+    /// Rows in a table, across all organizations (as the superuser on
+    /// PostgreSQL).
+    pub fn count(&self, table: &str) -> anyhow::Result<i64> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        Ok(match self {
+            Self::Postgres(db) => {
+                diesel::sql_query(sql)
+                    .get_result::<Count>(&mut PgConnection::establish(&db.admin_url())?)?
+                    .n
+            }
+            Self::Sqlite(db) => {
+                diesel::sql_query(sql)
+                    .get_result::<Count>(&mut SqliteConnection::establish(
+                        &db.path().to_string_lossy(),
+                    )?)?
+                    .n
+            }
+        })
+    }
+}
+
+pub fn settings(db: &Database) -> Settings {
     Settings {
+        data_dir: db.data_dir(),
         database: DatabaseSettings {
-            url: db.app_url(),
-            admin_url: db.admin_url(),
+            url: Some(db.url()),
+            admin_url: match db {
+                Database::Postgres(pg) => Some(pg.admin_url()),
+                Database::Sqlite(_) => None,
+            },
             pool_size: 4,
             connect_timeout_secs: 5,
         },
@@ -36,6 +109,7 @@ pub fn settings(db: &TestDb) -> Settings {
             shutdown_timeout_secs: 5,
         },
         auth: AuthSettings { key_cache_secs: 10 },
+        bootstrap: BootstrapSettings { enabled: false },
         log: LogSettings {
             format: LogFormat::Text,
             level: "warn".into(),
@@ -44,10 +118,11 @@ pub fn settings(db: &TestDb) -> Settings {
 }
 
 pub struct TestApp {
-    pub db: TestDb,
+    pub db: Database,
     pub base: String,
     pub client: reqwest::blocking::Client,
-    admin: Service<PgStore>,
+    settings: Settings,
+    admin: AnyStore,
     handle: ServerHandle,
 }
 
@@ -58,17 +133,20 @@ pub struct Tenant {
 }
 
 impl TestApp {
-    pub fn spawn() -> anyhow::Result<Self> {
-        let db = TestDb::new()?;
+    pub fn spawn(kind: Kind) -> anyhow::Result<Self> {
+        let db = Database::new(kind)?;
         let settings = settings(&db);
-        let store = connect_store(&settings)?;
-        check_role(&store)?;
+        let backend = Backend::from_settings(&settings)?;
+        let store = open_store(&settings, &backend, Purpose::Serve)?;
+        let admin = open_store(&settings, &backend, Purpose::Admin)?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let base = format!("http://{}", listener.local_addr()?);
         let (sender, receiver) = mpsc::channel();
+        let server_settings = settings.clone();
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                match build_server(&settings, service(&settings, store), listener) {
+                let shared = shared_service(&server_settings, &store);
+                match build_server(&server_settings, shared, listener) {
                     Ok(server) => {
                         let _ = sender.send(Ok(server.handle()));
                         let _ = server.await;
@@ -80,17 +158,11 @@ impl TestApp {
             });
         });
         let handle = receiver.recv()??;
-        let admin = Service::new(PgStore::connect(
-            &db.admin_url(),
-            &PoolSettings {
-                max_size: 1,
-                ..PoolSettings::default()
-            },
-        )?);
         Ok(Self {
             db,
             base,
             client: reqwest::blocking::Client::new(),
+            settings,
             admin,
             handle,
         })
@@ -102,39 +174,28 @@ impl TestApp {
 
     /// A new organization with a key of `role`.
     pub fn tenant(&self, role: Role, actor: Actor) -> anyhow::Result<Tenant> {
-        let created = self
-            .admin
-            .create_organization(&OrganizationName::parse("org")?)?;
-        let key = self
-            .admin
-            .create_api_key(created.organization.id, role, actor)?;
+        let settings = &self.settings;
+        let key = with_store!(&self.admin, s => {
+            let service = service(settings, s);
+            let created = service.create_organization(&OrganizationName::parse("org")?)?;
+            service.create_api_key(created.organization.id, role, actor)?
+        });
         Ok(Tenant {
-            organization_id: created.organization.id,
+            organization_id: key.organization_id,
             key: key.plaintext,
         })
     }
 
     /// Another key in an existing organization.
     pub fn key(&self, tenant: &Tenant, role: Role) -> anyhow::Result<String> {
-        Ok(self
-            .admin
-            .create_api_key(tenant.organization_id, role, Actor::System)?
-            .plaintext)
+        let settings = &self.settings;
+        let key = with_store!(&self.admin, s => service(settings, s)
+            .create_api_key(tenant.organization_id, role, Actor::System)?);
+        Ok(key.plaintext)
     }
 
-    /// Rows in a table, counted as the superuser (all tenants).
     pub fn count(&self, table: &str) -> anyhow::Result<i64> {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = PgConnection::establish(&self.db.admin_url())?;
-        Ok(
-            diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-                .get_result::<Count>(&mut conn)?
-                .n,
-        )
+        self.db.count(table)
     }
 }
 
@@ -145,4 +206,25 @@ impl Drop for TestApp {
         let _ =
             thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false))).join();
     }
+}
+
+/// Runs each named test function (taking a [`Kind`]) once per backend:
+/// `<name>::on_postgres` and `<name>::on_sqlite`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn on_postgres() -> $crate::support::TestResult {
+                    super::$name($crate::support::Kind::Postgres)
+                }
+
+                #[test]
+                fn on_sqlite() -> $crate::support::TestResult {
+                    super::$name($crate::support::Kind::Sqlite)
+                }
+            }
+        )+
+    };
 }
