@@ -64,14 +64,21 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
     if settings.bootstrap.enabled {
         bootstrap(settings, &store, address)?;
     }
-    tracing::info!("flowexec listening on http://{address}");
-
     let shared = shared_service(settings, &store);
     actix_web::rt::System::new().block_on(async move {
+        // Handlers first, so that a signal from the moment "listening" is
+        // logged on stops the server gracefully.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
         let server = build_server(settings, shared, listener)?;
         let handle = server.handle();
+        tracing::info!("flowexec listening on http://{address}");
         actix_web::rt::spawn(async move {
-            let signal = shutdown_signal().await;
+            let signal = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
             tracing::info!(
                 signal,
                 "shutting down: no new connections, finishing in-flight requests"
@@ -138,21 +145,4 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     writeln!(file, "{secret}").with_context(context)?;
     file.sync_all().with_context(context)?;
     Ok(())
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        },
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
 }

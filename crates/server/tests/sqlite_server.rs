@@ -1,0 +1,354 @@
+//! The binary on its embedded default: SQLite with nothing configured,
+//! first-start bootstrap, restarts and crashes that lose nothing
+//! acknowledged, many concurrent writers, and clear errors for bad URLs.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use flowexec_domain::{Actor, Role};
+use flowexec_testkit::TestSqlite;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{Kind, TestApp, TestResult};
+
+/// A `flowexec serve` process whose stderr lines arrive on `lines`.
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    base: String,
+    log: Vec<String>,
+}
+
+/// Starts the binary in `dir` with only `data_dir` (and `extra`) set: no
+/// database.url, so SQLite at `<dir>/data/flowexec.db`.
+fn start(dir: &Path, extra: &[(&str, &str)]) -> anyhow::Result<Server> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flowexec"));
+    command
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env_remove("FLOWEXEC__DATABASE__URL")
+        .env("FLOWEXEC__DATA_DIR", dir.join("data"))
+        .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let mut child = command.spawn()?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let (sender, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let base = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| anyhow::anyhow!("the server did not start; log so far: {log:#?}"))?;
+        log.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break format!("http://{}", rest.trim());
+        }
+    };
+    Ok(Server {
+        child,
+        lines,
+        base,
+        log,
+    })
+}
+
+impl Server {
+    fn stop(mut self) -> anyhow::Result<Vec<String>> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let status = self.child.wait()?;
+        self.log.extend(self.lines.try_iter());
+        anyhow::ensure!(status.success(), "exit {status:?}; log {:#?}", self.log);
+        Ok(std::mem::take(&mut self.log))
+    }
+
+    fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?; // SIGKILL: no shutdown at all
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn post_flow(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    key: &str,
+    tasks: usize,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let tasks: Vec<Value> = (0..tasks)
+        .map(|i| json!({"task_name": format!("t{i}"), "input": {"i": i}}))
+        .collect();
+    let response = client
+        .post(format!("{base}/flow-executions"))
+        .bearer_auth(key)
+        .json(&json!({"flow_name": "load", "tasks": tasks}))
+        .send()?;
+    let status = response.status();
+    Ok((status, response.json().unwrap_or(Value::Null)))
+}
+
+#[test]
+fn with_nothing_configured_the_server_runs_on_sqlite_and_bootstraps_once() -> TestResult {
+    let dir = TestSqlite::new()?;
+    let server = start(dir.dir(), &[])?;
+    let db = dir.dir().join("data").join("flowexec.db");
+    assert!(
+        server
+            .log
+            .iter()
+            .take(3)
+            .any(|l| l.contains("store: SQLite at") && l.contains(&db.display().to_string())),
+        "the first lines do not name the store: {:#?}",
+        server.log
+    );
+    let key_file = dir.dir().join("data").join("admin-key");
+    let key = std::fs::read_to_string(&key_file)?.trim().to_owned();
+    assert!(key.starts_with("fx_"), "{key}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file)?.permissions().mode() & 0o777,
+        0o600
+    );
+    let printed = server.log.join("\n");
+    assert!(
+        printed.contains(&key) && printed.contains("curl -s -X POST"),
+        "{printed}"
+    );
+
+    let client = reqwest::blocking::Client::new();
+    let (status, created) = post_flow(&client, &server.base, &key, 2)?;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    server.stop()?;
+
+    // A second start: the same data, the same key, no second bootstrap.
+    let again = start(dir.dir(), &[])?;
+    let response = client
+        .get(format!(
+            "{}/flow-executions/{}",
+            again.base,
+            created["id"].as_str().unwrap_or_default()
+        ))
+        .bearer_auth(&key)
+        .send()?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>()?, created);
+    let log = again.stop()?;
+    assert!(
+        !log.join("\n").contains("first start"),
+        "bootstrapped twice: {log:#?}"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file)?.trim(), key);
+    Ok(())
+}
+
+#[test]
+fn bootstrap_can_be_turned_off() -> TestResult {
+    let dir = TestSqlite::new()?;
+    let server = start(dir.dir(), &[("FLOWEXEC__BOOTSTRAP__ENABLED", "false")])?;
+    let log = server.stop()?;
+    assert!(!log.join("\n").contains("first start"));
+    assert!(!dir.dir().join("data").join("admin-key").exists());
+    Ok(())
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_when_the_server_is_killed_mid_load() -> TestResult {
+    let dir = TestSqlite::new()?;
+    let server = start(dir.dir(), &[])?;
+    let key = std::fs::read_to_string(dir.dir().join("data").join("admin-key"))?
+        .trim()
+        .to_owned();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, key, acknowledged, stop) = (
+                server.base.clone(),
+                key.clone(),
+                acknowledged.clone(),
+                stop.clone(),
+            );
+            thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                // Bounded: at most 500 requests per client.
+                for _ in 0..500 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match post_flow(&client, &base, &key, 4) {
+                        Ok((StatusCode::CREATED, body)) => {
+                            if let (Some(id), Ok(mut ids)) =
+                                (body["id"].as_str(), acknowledged.lock())
+                            {
+                                ids.push(id.to_owned());
+                            }
+                        }
+                        _ => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill once a good number of writes were acknowledged (bounded wait).
+    for _ in 0..600 {
+        if acknowledged.lock().map(|ids| ids.len()).unwrap_or(0) >= 150 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    server.kill()?;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        let _ = client.join();
+    }
+    let acknowledged = acknowledged
+        .lock()
+        .map(|ids| ids.clone())
+        .unwrap_or_default();
+    assert!(
+        acknowledged.len() >= 150,
+        "only {} writes before the kill",
+        acknowledged.len()
+    );
+
+    let restarted = start(dir.dir(), &[])?;
+    let client = reqwest::blocking::Client::new();
+    for id in &acknowledged {
+        let response = client
+            .get(format!("{}/flow-executions/{id}", restarted.base))
+            .bearer_auth(&key)
+            .send()?;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "acknowledged flow {id} is lost"
+        );
+        let body: Value = response.json()?;
+        assert_eq!(
+            body["task_executions"].as_array().map(Vec::len),
+            Some(4),
+            "{id} lost tasks"
+        );
+    }
+    restarted.stop()?;
+    Ok(())
+}
+
+#[test]
+fn thirty_two_clients_create_ten_thousand_task_executions_without_a_single_failure() -> TestResult {
+    let app = Arc::new(TestApp::spawn(Kind::Sqlite)?);
+    let tenant = app.tenant(Role::Write, Actor::System)?;
+    let (clients, flows, tasks_per_flow) = (32, 400, 25);
+    let next = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (app, key, next, barrier) = (
+                app.clone(),
+                tenant.key.clone(),
+                next.clone(),
+                barrier.clone(),
+            );
+            thread::spawn(move || -> anyhow::Result<Vec<String>> {
+                let client = reqwest::blocking::Client::new();
+                let mut ids = Vec::new();
+                barrier.wait();
+                while next.fetch_add(1, Ordering::Relaxed) < flows {
+                    let (status, body) = post_flow(&client, &app.base, &key, tasks_per_flow)?;
+                    anyhow::ensure!(status == StatusCode::CREATED, "{status}: {body}");
+                    ids.push(body["id"].as_str().unwrap_or_default().to_owned());
+                }
+                Ok(ids)
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for handle in handles {
+        created += handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client panicked"))??
+            .len();
+    }
+    assert_eq!(created, flows);
+    assert_eq!(
+        app.count("task_executions")?,
+        (flows * tasks_per_flow) as i64
+    );
+    assert_eq!(
+        app.count("task_execution_events")?,
+        (flows * tasks_per_flow) as i64
+    );
+    Ok(())
+}
+
+#[test]
+fn bad_database_urls_fail_at_start_with_one_clear_line() -> TestResult {
+    let dir = TestSqlite::new()?;
+    for (url, says) in [
+        (
+            "mysql://root@localhost/flowexec",
+            "unknown scheme \"mysql\"",
+        ),
+        (
+            "sqlite:///proc/flowexec/flowexec.db",
+            "cannot open the SQLite database at /proc/flowexec/flowexec.db",
+        ),
+        (
+            "postgres://flowexec_app@127.0.0.1:1/flowexec",
+            "cannot connect with database.url",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_flowexec"))
+            .arg("serve")
+            .current_dir(dir.dir())
+            .env_remove("DATABASE_URL")
+            .env("FLOWEXEC__DATA_DIR", dir.dir().join("data"))
+            .env("FLOWEXEC__DATABASE__URL", url)
+            .env("FLOWEXEC__DATABASE__CONNECT_TIMEOUT_SECS", "2")
+            .env("FLOWEXEC__LOG__LEVEL", "warn")
+            .stdin(Stdio::null())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} started");
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{url}: {stderr}");
+        let error_lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("flowexec: error"))
+            .collect();
+        assert_eq!(error_lines.len(), 1, "{url}: {stderr}");
+    }
+    Ok(())
+}
