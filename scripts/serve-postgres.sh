@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Starts flowexec: makes sure PostgreSQL answers (see scripts/test.sh),
-# builds the release binary, creates the roles and applies migrations, then
-# runs the server in the foreground (Ctrl-C stops it gracefully).
+# Starts flowexec on PostgreSQL (the README's main command runs it on its
+# embedded SQLite instead): makes sure PostgreSQL answers (see
+# scripts/test.sh), builds the release binary, creates the roles and applies
+# migrations, then runs the server in the foreground (Ctrl-C stops it
+# gracefully).
 #
 # On first run it writes ./flowexec.toml with the database URLs it used, so
 # `target/release/flowexec org create …` from this directory finds the same
