@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmark of GET /task-executions/{id} against same-run floors.
+# Benchmark of GET /task-executions/{id} against same-run floors, on
+# PostgreSQL, then on SQLite.
 #
 #  1. Seeds 1,000,000 task executions across 10 organizations (database
-#     flowexec_bench; reused when already seeded).
+#     flowexec_bench, and target/bench/flowexec.db; reused when seeded).
 #  2. Starts the release server and drives the endpoint with wrk at fixed
 #     concurrency: random ids, each with a key of its organization.
 #  3. Measures, in the same run, two floors with pgbench:
@@ -11,6 +12,8 @@
 #       key per auth.key_cache_secs), prepared, as the app role;
 #     - point-select: one prepared primary-key select, as the superuser.
 #  4. Prints req/s, p50, p99, the server's peak RSS and the ratios.
+#  5. Runs the same wrk load against the server on SQLite and prints its
+#     req/s, latency and peak RSS beside the PostgreSQL figures.
 #
 # Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2).
@@ -35,6 +38,7 @@ parse_pg_url "$PG_SUPERUSER_URL"
 unset DATABASE_URL
 command -v wrk >/dev/null 2>&1 || apt_install wrk || die "wrk is required (apt-get install -y wrk)"
 PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-client)"
+command -v python3 >/dev/null 2>&1 || apt_install python3 || die "python3 is required to seed SQLite"
 PGBENCH=$(pg_bin pgbench) || die "pgbench is required (apt-get install -y postgresql-contrib)"
 
 work=$(pwd)/target/bench
@@ -110,21 +114,27 @@ superuser=${PG_USERINFO%@}
 [ -n "$superuser" ] || superuser=postgres
 case $superuser in *:*) export PGPASSWORD=${superuser#*:} ;; esac
 
-log "server: $WORKERS workers, pool $POOL"
+wait_ready() {
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$server" 2>/dev/null || die "the server did not start; see $work/server*.log"
+    sleep 0.1
+  done
+  die "the server did not become ready"
+}
+wrk_run() {
+  BENCH_IDS="$ids_file" wrk -t 2 -c "$CONNECTIONS" -d "$1" -s scripts/bench/get_task_execution.lua \
+    "http://127.0.0.1:$PORT"
+}
+
+log "server on PostgreSQL: $WORKERS workers, pool $POOL"
 FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__SERVER__WORKERS=$WORKERS \
-  FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn \
+  FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
   "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; stop_throwaway_postgres' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; die "the server did not start"; }
-  sleep 0.1
-done
-wrk_run() {
-  BENCH_IDS="$work/ids.tsv" wrk -t 2 -c "$CONNECTIONS" -d "$1" -s scripts/bench/get_task_execution.lua \
-    "http://127.0.0.1:$PORT"
-}
+wait_ready
+ids_file=$work/ids.tsv
 wrk_run 3s >/dev/null # warm-up
 
 # CPU time (clock ticks) of the server and of every PostgreSQL process,
@@ -139,6 +149,8 @@ hz=$(getconf CLK_TCK)
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
+val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
+per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'; }
 
 # Rounds of (same-SQL floor, point-select floor, HTTP), so that each ratio
 # compares runs made minutes apart at most; the report gives medians.
@@ -153,11 +165,9 @@ for round in $(seq 1 "$ROUNDS"); do
   server_t1=$(ticks "$server") pg_t1=$(pg_ticks)
 
   line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; die "wrk printed no result"; }
-  val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
   requests=$(val requests)
   [ "$(val errors)" -eq 0 ] || die "$(val errors) requests failed or were not 200"
   http_rps=$(awk -v r="$requests" -v d="$(val duration_us)" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
-  per_request() { awk -v t="$1" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'; }
   R_HTTP+=("$http_rps") R_MEAN+=("$(val mean_us)") R_P50+=("$(val p50_us)") R_P99+=("$(val p99_us)")
   R_FLOOR+=("$floor_tps") R_FLOOR_MEAN+=("$floor_mean") R_POINT+=("$point_tps") R_POINT_MEAN+=("$point_mean")
   R_SRV+=("$(per_request $((server_t1 - server_t0)))") R_PG+=("$(per_request $((pg_t1 - pg_t0)))")
@@ -169,15 +179,66 @@ rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
 kill -TERM "$server"
 wait "$server" || true
 
+# SQLite: the same endpoint and load, over the same number of rows.
+sqlite_db=$work/flowexec.db
+sqlite_url="sqlite://$sqlite_db"
+sqlite_count() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from task_executions").fetchone()[0])' "$sqlite_db" 2>/dev/null || echo 0; }
+if [ "$(sqlite_count)" -ne "$want" ] || [ ! -s "$work/sqlite-keys.tsv" ]; then
+  log "seeding $want task executions across $ORGS organizations in SQLite"
+  rm -f "$sqlite_db" "$sqlite_db-wal" "$sqlite_db-shm"
+  : >"$work/sqlite-keys.tsv"
+  for i in $(seq 1 "$ORGS"); do
+    FLOWEXEC__DATABASE__URL=$sqlite_url "$bin" org create "bench-$i" --json |
+      sed -E 's/.*"api_key":"([^"]+)".*"organization_id":"([^"]+)".*/\2\t\1/' >>"$work/sqlite-keys.tsv"
+  done
+  python3 scripts/bench/seed_sqlite.py "$sqlite_db" "$work/sqlite-keys.tsv" "$FLOWS_PER_ORG" "$TASKS_PER_FLOW"
+fi
+python3 -c '
+import sqlite3, sys
+keys = dict(line.rstrip("\n").split("\t") for line in open(sys.argv[2]) if line.strip())
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "select organization_id, id from task_executions order by random() limit ?", (int(sys.argv[3]),))
+with open(sys.argv[4], "w") as out:
+    for org, task in rows:
+        out.write(f"{keys[org]}\t{task}\n")
+' "$sqlite_db" "$work/sqlite-keys.tsv" "$SAMPLE" "$work/sqlite-ids.tsv"
+
+log "server on SQLite: $WORKERS workers, pool $POOL"
+FLOWEXEC__DATABASE__URL=$sqlite_url FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__SERVER__WORKERS=$WORKERS \
+  FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
+  "$bin" serve >"$work/server-sqlite.log" 2>&1 &
+server=$!
+wait_ready
+ids_file=$work/sqlite-ids.tsv
+wrk_run 3s >/dev/null # warm-up
+declare -a S_HTTP S_MEAN S_P50 S_P99 S_SRV
+for round in $(seq 1 "$ROUNDS"); do
+  server_t0=$(ticks "$server")
+  { time wrk_run "${SECONDS_PER_RUN}s" >"$work/wrk.out"; } 2>"$work/wrk.time"
+  server_t1=$(ticks "$server")
+  line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; die "wrk printed no result"; }
+  requests=$(val requests)
+  [ "$(val errors)" -eq 0 ] || die "$(val errors) requests failed or were not 200 (SQLite)"
+  http_rps=$(awk -v r="$requests" -v d="$(val duration_us)" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+  S_HTTP+=("$http_rps") S_MEAN+=("$(val mean_us)") S_P50+=("$(val p50_us)") S_P99+=("$(val p99_us)")
+  S_SRV+=("$(per_request $((server_t1 - server_t0)))")
+  log "  SQLite round $round/$ROUNDS: HTTP $http_rps req/s"
+done
+sqlite_rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
+kill -TERM "$server"
+wait "$server" || true
+
 cat <<REPORT
 
 GET /task-executions/{id} — $want rows, $ORGS organizations, $(nproc) cores; medians of $ROUNDS rounds of ${SECONDS_PER_RUN}s
                                    req/s     mean       p50        p99
-  HTTP (wrk, $CONNECTIONS conns)             $(printf '%8.0f' "$(median "${R_HTTP[@]}")")   $(printf '%-10s' "$(ms "$(median "${R_MEAN[@]}")")") $(printf '%-10s' "$(ms "$(median "${R_P50[@]}")")") $(ms "$(median "${R_P99[@]}")")
+  PostgreSQL: HTTP (wrk, $CONNECTIONS conns) $(printf '%8.0f' "$(median "${R_HTTP[@]}")")   $(printf '%-10s' "$(ms "$(median "${R_MEAN[@]}")")") $(printf '%-10s' "$(ms "$(median "${R_P50[@]}")")") $(ms "$(median "${R_P99[@]}")")
   floor: same SQL (pgbench, $POOL)      $(printf '%8.0f' "$(median "${R_FLOOR[@]}")")   $(ms "$(median "${R_FLOOR_MEAN[@]}")")
   floor: point-select (pgbench, $POOL)  $(printf '%8.0f' "$(median "${R_POINT[@]}")")   $(ms "$(median "${R_POINT_MEAN[@]}")")
-  server peak RSS: $((rss_kib / 1024)) MiB (target < 64 MiB)
-  CPU per HTTP request: server $(median "${R_SRV[@]}") µs, PostgreSQL $(median "${R_PG[@]}") µs, wrk $(median "${R_WRK[@]}") µs ($(nproc) cores shared by all three)
+  SQLite: HTTP (wrk, $CONNECTIONS conns)     $(printf '%8.0f' "$(median "${S_HTTP[@]}")")   $(printf '%-10s' "$(ms "$(median "${S_MEAN[@]}")")") $(printf '%-10s' "$(ms "$(median "${S_P50[@]}")")") $(ms "$(median "${S_P99[@]}")")
+  server peak RSS: PostgreSQL $((rss_kib / 1024)) MiB, SQLite $((sqlite_rss_kib / 1024)) MiB (target < 64 MiB)
+  CPU per HTTP request (PostgreSQL): server $(median "${R_SRV[@]}") µs, PostgreSQL $(median "${R_PG[@]}") µs, wrk $(median "${R_WRK[@]}") µs ($(nproc) cores shared by all three)
+  CPU per HTTP request (SQLite): server $(median "${S_SRV[@]}") µs, database included
   ratio HTTP / same-SQL floor:     $(median "${R_SAME[@]}")  (target >= 0.70; per round: ${R_SAME[*]})
   ratio HTTP / point-select floor: $(median "${R_PT[@]}")  (target >= 0.35; per round: ${R_PT[*]})
 REPORT
