@@ -1,7 +1,7 @@
 //! The one place where diesel and r2d2 errors become `RepoError`.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use flowexec_domain::RepoError;
+use flowexec_domain::{RepoError, TaskStatus};
 
 /// The error type inside a transaction: a diesel error, or a domain answer
 /// decided mid-transaction (which rolls the transaction back).
@@ -54,6 +54,26 @@ fn from_diesel(error: DieselError) -> RepoError {
         }
         other => RepoError::Unknown(other.into()),
     }
+}
+
+/// The statuses a compare-and-set to `to` may start from — what its
+/// `WHERE status IN (…)` repeats — or, when the machine forbids the change
+/// from `current`, the refusal (which rolls the transaction back).
+pub(crate) fn allowed_sources(
+    current: TaskStatus,
+    to: TaskStatus,
+) -> Result<Vec<&'static str>, StoreError> {
+    if !current.can_transition_to(to) {
+        return Err(RepoError::InvalidTransition {
+            current,
+            requested: to,
+        }
+        .into());
+    }
+    Ok(TaskStatus::allowed_from(to)
+        .into_iter()
+        .map(TaskStatus::as_str)
+        .collect())
 }
 
 /// A stored value that the domain does not accept: the database holds

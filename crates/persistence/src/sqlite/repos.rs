@@ -21,7 +21,7 @@ use super::schema::{
     task_executions as te,
 };
 use super::{now, SqliteStore};
-use crate::error::StoreError;
+use crate::error::{allowed_sources, StoreError};
 use crate::rows::{ApiKeyLookupRow, EventRow, FlowExecutionRow, TaskExecutionRow};
 
 fn org_text(tenant: Tenant) -> String {
@@ -71,17 +71,7 @@ impl TaskExecutionRepository for SqliteStore {
         let (org, id) = (org_text(tenant), change.task_execution_id.to_string());
         self.write(|conn| {
             let current: TaskStatus = task_row(conn, &org, &id)?.status;
-            if !current.can_transition_to(change.to) {
-                return Err(RepoError::InvalidTransition {
-                    current,
-                    requested: change.to,
-                }
-                .into());
-            }
-            let allowed: Vec<&str> = TaskStatus::allowed_from(change.to)
-                .into_iter()
-                .map(TaskStatus::as_str)
-                .collect();
+            let allowed = allowed_sources(current, change.to)?;
             let target = te::table
                 .filter(te::organization_id.eq(&org))
                 .filter(te::id.eq(&id))

@@ -5,7 +5,7 @@ use flowexec_domain::{
     RepoError, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
 };
 
-use crate::error::StoreError;
+use crate::error::{allowed_sources, StoreError};
 use crate::postgres::schema::{task_execution_events, task_executions as te};
 use crate::postgres::store::PgStore;
 use crate::rows::{
@@ -95,20 +95,9 @@ fn transition(
     let current: TaskStatus = current
         .parse()
         .map_err(|e| crate::error::corrupt("status", e))?;
-    if !current.can_transition_to(change.to) {
-        return Err(RepoError::InvalidTransition {
-            current,
-            requested: change.to,
-        }
-        .into());
-    }
-
     // Compare-and-set: the WHERE repeats the allowed sources, so the update
     // cannot apply to a row whose status is not one of them.
-    let allowed: Vec<&str> = TaskStatus::allowed_from(change.to)
-        .into_iter()
-        .map(TaskStatus::as_str)
-        .collect();
+    let allowed = allowed_sources(current, change.to)?;
     let target = this_row.filter(te::status.eq_any(allowed));
     let actor = change.actor.to_string();
     let common = (
