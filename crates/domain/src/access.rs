@@ -41,11 +41,6 @@ impl Role {
     pub const fn can_write(self) -> bool {
         matches!(self, Self::Admin | Self::Write)
     }
-
-    /// May read every resource of its organization.
-    pub const fn can_read(self) -> bool {
-        true
-    }
 }
 
 impl fmt::Display for Role {
@@ -154,7 +149,6 @@ mod tests {
     fn only_admin_and_write_keys_may_write() {
         let writers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.can_write()).collect();
         assert_eq!(writers, vec![Role::Admin, Role::Write]);
-        assert!(Role::ALL.into_iter().all(Role::can_read));
     }
 
     #[test]

@@ -162,6 +162,25 @@ fn org_create_and_key_create_print_one_json_object_with_a_working_key() -> TestR
 }
 
 #[test]
+fn migrating_postgresql_without_an_admin_url_is_refused_clearly() -> TestResult {
+    let db = TestDb::new()?;
+    let output = Command::new(env!("CARGO_BIN_EXE_flowexec"))
+        .arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env_remove("FLOWEXEC__DATABASE__ADMIN_URL")
+        .env("FLOWEXEC__DATABASE__URL", db.app_url())
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("database.admin_url is required"),
+        "{}",
+        stderr(&output)
+    );
+    Ok(())
+}
+
+#[test]
 fn migrate_is_idempotent_on_a_migrated_database() -> TestResult {
     let db = TestDb::new()?;
     let output = flowexec(&db, &db.app_url(), &["migrate"])?;

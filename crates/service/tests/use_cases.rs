@@ -272,8 +272,3 @@ fn bootstrap_does_nothing_when_an_organization_exists() -> TestResult {
     assert!(service.bootstrap()?.is_none());
     Ok(())
 }
-
-#[test]
-fn readiness_follows_the_store() {
-    assert!(service().ready().is_ok());
-}
