@@ -85,7 +85,16 @@ pub fn sha256(key: &str) -> [u8; 32] {
 
 /// Whether `key` hashes to `stored`, compared in constant time.
 pub fn matches(key: &str, stored: &[u8; 32]) -> bool {
-    sha256(key).ct_eq(stored).into()
+    digest_matches(&sha256(key), Some(stored))
+}
+
+/// Whether a key's SHA-256 equals `stored`, compared in constant time. With
+/// no stored hash (an unknown key id) the comparison is still made, against
+/// a hash no key has, so that both cases do the same work.
+pub fn digest_matches(digest: &[u8; 32], stored: Option<&[u8; 32]>) -> bool {
+    const NO_KEY: [u8; 32] = [0; 32];
+    let compared: bool = digest.ct_eq(stored.unwrap_or(&NO_KEY)).into();
+    compared && stored.is_some()
 }
 
 #[cfg(test)]

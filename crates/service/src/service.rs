@@ -12,7 +12,7 @@ use flowexec_domain::{
 use std::time::Duration;
 
 use crate::error::ServiceError;
-use crate::key_cache::KeyCache;
+use crate::key_cache::{KeyCache, Verdict};
 use crate::keys::{self, IssuedKey};
 
 /// Everything the use cases need from a store.
@@ -40,6 +40,15 @@ pub trait ExecutionService: Send + Sync + 'static {
     /// The principal of a bearer key. [`ServiceError::Unauthorized`] for a
     /// malformed, unknown or revoked key, or a wrong secret.
     fn authenticate(&self, key: &str) -> Result<Principal, ServiceError>;
+
+    /// What [`authenticate`](Self::authenticate) would answer, when that is
+    /// known without a trip to the store (a malformed key, or a verdict
+    /// reached moments ago); `None` when the store must be asked. Never
+    /// blocks, so the HTTP layer calls it before reading a request body.
+    fn authenticate_cached(&self, key: &str) -> Option<Result<Principal, ServiceError>> {
+        let _ = key;
+        None
+    }
 
     /// Creates a flow execution with one queued task execution per task.
     /// Needs role admin or write.
@@ -77,11 +86,11 @@ pub struct CreatedOrganization {
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
-    /// How long verified key credentials are reused without a database
-    /// lookup; zero disables the cache. A key's revocation takes effect
-    /// within this time.
+    /// How long an authentication verdict (valid or not) is reused without
+    /// a database lookup; zero disables the cache. A key's revocation takes
+    /// effect within this time.
     pub key_cache_ttl: Duration,
-    /// Most keys held in the cache.
+    /// Most valid keys held in the cache, and separately most invalid ones.
     pub key_cache_capacity: usize,
 }
 
@@ -159,6 +168,13 @@ impl<S: Store> Service<S> {
     }
 }
 
+fn verdict_result(verdict: Verdict) -> Result<Principal, ServiceError> {
+    match verdict {
+        Verdict::Valid(principal) => Ok(principal),
+        Verdict::Invalid => Err(ServiceError::Unauthorized),
+    }
+}
+
 fn require_write(principal: &Principal) -> Result<(), ServiceError> {
     if principal.role.can_write() {
         Ok(())
@@ -172,26 +188,32 @@ fn require_write(principal: &Principal) -> Result<(), ServiceError> {
 impl<S: Store> ExecutionService for Service<S> {
     fn authenticate(&self, key: &str) -> Result<Principal, ServiceError> {
         let id = keys::parse_key_id(key).ok_or(ServiceError::Unauthorized)?;
-        let credentials = match self.keys.get(id) {
-            Some(cached) => cached,
-            None => {
-                let found = self
-                    .store
-                    .find_api_key(id)?
-                    .ok_or(ServiceError::Unauthorized)?;
-                self.keys.put(&found);
-                found
-            }
-        };
-        if !keys::matches(key, &credentials.secret_sha256) {
-            return Err(ServiceError::Unauthorized);
+        let digest = keys::sha256(key);
+        if let Some(verdict) = self.keys.get(&digest) {
+            return verdict_result(verdict);
         }
-        Ok(Principal {
-            key_id: credentials.id,
-            organization_id: credentials.organization_id,
-            role: credentials.role,
-            actor: credentials.actor,
-        })
+        let stored = self.store.find_api_key(id)?;
+        // An unknown id is compared too (against no key), so that it costs
+        // what a wrong secret costs.
+        let matches = keys::digest_matches(&digest, stored.as_ref().map(|c| &c.secret_sha256));
+        let verdict = match stored {
+            Some(credentials) if matches => Verdict::Valid(Principal {
+                key_id: credentials.id,
+                organization_id: credentials.organization_id,
+                role: credentials.role,
+                actor: credentials.actor,
+            }),
+            _ => Verdict::Invalid,
+        };
+        self.keys.put(digest, verdict);
+        verdict_result(verdict)
+    }
+
+    fn authenticate_cached(&self, key: &str) -> Option<Result<Principal, ServiceError>> {
+        if keys::parse_key_id(key).is_none() {
+            return Some(Err(ServiceError::Unauthorized));
+        }
+        self.keys.get(&keys::sha256(key)).map(verdict_result)
     }
 
     fn create_flow_execution(
