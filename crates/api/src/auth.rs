@@ -1,9 +1,12 @@
 //! Authentication: the `BearerKey` extractor takes the key from
 //! `Authorization: Bearer <key>` (401 when absent or of another scheme);
-//! `as_caller` checks it with the service and runs the operation as the
-//! caller, both in one trip to the blocking pool.
+//! [`authenticate`] checks it with the service before anything else of the
+//! request is read, and [`as_caller`] runs a bodiless operation as the
+//! caller. A verdict the service already knows (a malformed key, a key seen
+//! moments ago) costs no trip to the blocking pool at all.
 
 use std::future::{ready, Ready};
+use std::sync::Arc;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -40,8 +43,33 @@ impl FromRequest for BearerKey {
     }
 }
 
-/// Authenticates `key` and runs `work` as its principal, on the blocking
-/// pool. An invalid key is a 401 before `work` runs.
+fn record(principal: &Principal) {
+    tracing::Span::current().record(
+        "organization.id",
+        tracing::field::display(principal.organization_id),
+    );
+}
+
+/// The caller's principal: from the service's cached verdict, or else
+/// looked up on the blocking pool. An invalid key is a 401.
+pub(crate) async fn authenticate(
+    service: &Arc<dyn ExecutionService>,
+    key: BearerKey,
+) -> Result<Principal, ApiError> {
+    let principal = match service.authenticate_cached(&key.0) {
+        Some(known) => known?,
+        None => {
+            let service = service.clone();
+            blocking::run(move || service.authenticate(&key.0)).await?
+        }
+    };
+    record(&principal);
+    Ok(principal)
+}
+
+/// Authenticates `key` and runs `work` as its principal on the blocking
+/// pool: one trip there in all, even when the key must be looked up. An
+/// invalid key is a 401 before `work` runs.
 pub(crate) async fn as_caller<T, F>(
     service: web::Data<dyn ExecutionService>,
     key: BearerKey,
@@ -52,12 +80,16 @@ where
     T: Send + 'static,
 {
     let service = service.into_inner();
+    let known = match service.authenticate_cached(&key.0) {
+        Some(known) => Some(known?),
+        None => None,
+    };
     blocking::run(move || {
-        let principal = service.authenticate(&key.0)?;
-        tracing::Span::current().record(
-            "organization.id",
-            tracing::field::display(principal.organization_id),
-        );
+        let principal = match known {
+            Some(principal) => principal,
+            None => service.authenticate(&key.0)?,
+        };
+        record(&principal);
         work(&*service, &principal)
     })
     .await

@@ -3,6 +3,8 @@
 //! `{"type", "title", "status", "detail", "code", "request_id"}` plus
 //! `"errors": [{"field", "message"}]` for validation failures.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -25,13 +27,14 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    RequestTimeout,
     RateLimited,
     Internal,
     Unavailable,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         Self::MalformedRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -42,6 +45,7 @@ impl ErrorKind {
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
+        Self::RequestTimeout,
         Self::RateLimited,
         Self::Internal,
         Self::Unavailable,
@@ -85,6 +89,11 @@ impl ErrorKind {
                 "validation_failed",
                 "Validation failed",
             ),
+            RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+            ),
             RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -119,6 +128,8 @@ pub struct ApiError {
     kind: ErrorKind,
     detail: String,
     errors: Vec<FieldError>,
+    /// The methods a path answers, for the `Allow` header of a 405.
+    allow: Option<Arc<str>>,
 }
 
 /// The RFC 9457 problem details body.
@@ -145,6 +156,16 @@ impl ApiError {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
+            allow: None,
+        }
+    }
+
+    /// A 405 whose `Allow` header lists `allow` (e.g. `"GET, HEAD"`).
+    pub fn method_not_allowed(allow: Arc<str>) -> Self {
+        Self {
+            detail: format!("this method is not allowed on this path; allowed: {allow}"),
+            allow: Some(allow),
+            ..Self::new(ErrorKind::MethodNotAllowed, "")
         }
     }
 
@@ -163,11 +184,19 @@ impl ApiError {
         )
     }
 
+    /// A 503 for work that waits on the client when the server stops.
+    pub fn shutting_down() -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            "the server is shutting down; retry the request",
+        )
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self {
-            kind: ErrorKind::ValidationFailed,
             detail: format!("{} invalid field(s)", errors.len()),
             errors,
+            ..Self::new(ErrorKind::ValidationFailed, "")
         }
     }
 
@@ -211,8 +240,26 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if self.kind == ErrorKind::Unauthorized {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        match self.kind {
+            ErrorKind::Unauthorized => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ErrorKind::MethodNotAllowed => {
+                if let Some(allow) = self
+                    .allow
+                    .as_deref()
+                    .and_then(|a| HeaderValue::from_str(a).ok())
+                {
+                    response.insert_header((header::ALLOW, allow));
+                }
+            }
+            // The rest of the body was never read: the connection cannot
+            // carry another request.
+            ErrorKind::RequestTimeout | ErrorKind::PayloadTooLarge => {
+                response.force_close();
+            }
+            _ => {}
         }
         match serde_json::to_vec(&self.problem()) {
             Ok(body) => response.body(body),

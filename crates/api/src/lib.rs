@@ -5,10 +5,13 @@ mod blocking;
 mod dto;
 mod error;
 mod handlers;
+mod json_body;
 mod openapi;
 mod request_context;
+mod shutdown;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -19,18 +22,26 @@ use flowexec_service::ExecutionService;
 pub use auth::BearerKey;
 pub use error::{ApiError, ErrorKind, FieldError};
 pub use openapi::ApiDoc;
+pub use shutdown::ShutdownSignal;
 
-/// Limits the API enforces on requests.
+/// Limits the API enforces on requests, and the server's shutdown.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// Largest accepted JSON body, in bytes; larger is a 413.
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive once the server starts
+    /// reading it; slower is a 408 and the connection is closed.
+    pub body_timeout: Duration,
+    /// Once triggered, bodies still arriving are answered 503 at once.
+    pub shutdown: ShutdownSignal,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            body_timeout: Duration::from_secs(15),
+            shutdown: ShutdownSignal::new(),
         }
     }
 }
@@ -51,7 +62,7 @@ pub fn build_app(
 > {
     App::new()
         .app_data(web::Data::from(service))
-        .app_data(handlers::json_config(settings.max_body_bytes))
+        .app_data(web::Data::new(settings.clone()))
         .configure(handlers::routes)
         .default_service(web::to(handlers::not_found))
         .wrap(from_fn(request_context::request_context))

@@ -415,6 +415,7 @@ async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
             fake.clone(),
             &ApiSettings {
                 max_body_bytes: 1024,
+                ..ApiSettings::default()
             },
             request,
         )
@@ -527,14 +528,53 @@ async fn the_openapi_document_is_3_1_and_names_every_endpoint() {
         body["components"]["schemas"]["TaskExecutionBody"]["properties"]["modified_by"].is_object()
     );
     assert!(body["components"]["securitySchemes"]["api_key"].is_object());
+}
 
+#[actix_web::test]
+async fn the_docs_page_is_swagger_ui_served_from_the_binary_with_no_other_host() {
     let app = test::init_service(build_app(
         Arc::new(FakeService::new()),
         &ApiSettings::default(),
     ))
     .await;
     let response = test::call_service(&app, TestRequest::get().uri("/docs").to_request()).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let html = test::read_body(response).await;
-    assert!(String::from_utf8_lossy(&html).contains("/openapi.json"));
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/docs/")
+    );
+    for (path, needle) in [
+        ("/docs/", "swagger-ui-bundle.js"),
+        ("/docs/", "<noscript>"),
+        ("/docs/swagger-initializer.js", "/openapi.json"),
+        ("/docs/swagger-ui-bundle.js", "SwaggerUIBundle"),
+        ("/docs/swagger-ui.css", ".swagger-ui"),
+    ] {
+        let response = test::call_service(&app, TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let policy = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(policy.starts_with("default-src 'self'"), "{path}: {policy}");
+        let text = String::from_utf8_lossy(&test::read_body(response).await).into_owned();
+        assert!(text.contains(needle), "{path} lacks {needle}");
+        if path == "/docs/swagger-initializer.js" {
+            assert!(
+                !text.contains("petstore"),
+                "the example document is still named"
+            );
+        }
+    }
+    let response = test::call_service(
+        &app,
+        TestRequest::get().uri("/docs/no-such-file.js").to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

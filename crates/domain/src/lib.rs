@@ -4,6 +4,7 @@ pub mod access;
 pub mod entities;
 pub mod error;
 pub mod ids;
+pub mod json;
 pub mod names;
 pub mod ports;
 pub mod status;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use anyhow::{ensure, Context};
+use flowexec_domain::json::canonicalize;
 use flowexec_domain::ports::{
     ApiKeyRepository, FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
 };
@@ -115,7 +116,7 @@ pub fn a_created_flow_execution_reads_back_with_every_field<S: Ports>(store: Arc
 
 pub fn json_values_round_trip_unchanged<S: Ports>(store: Arc<S>) -> Result {
     let tenant = organization(&*store, "acme")?;
-    let values = [
+    let mut values = vec![
         json!(null),
         json!(true),
         json!(0),
@@ -131,6 +132,26 @@ pub fn json_values_round_trip_unchanged<S: Ports>(store: Arc<S>) -> Result {
         json!({}),
         json!({"z": 1, "a": {"nested": [1, "two", {"three": 3.0}]}, "m": [null, false]}),
     ];
+    // Numbers as clients write them: every digit and the scale must survive,
+    // in the one notation both stores return (see flowexec_domain::json).
+    for text in [
+        "123456789012345678901234567890",
+        "100000000000000000000.5",
+        "-0.0",
+        "1e2",
+        "1.50e1",
+        "-1.0e-2",
+        "0.000",
+        "5e-324",
+        "1.7976931348623157e308",
+        "[1e999, -1e-999, 2.50E0]",
+    ] {
+        values.push(serde_json::from_str(text)?);
+    }
+    let values: Vec<Value> = values
+        .into_iter()
+        .map(|v| canonicalize(v, usize::MAX).map_err(|e| anyhow::anyhow!("{e:?}")))
+        .collect::<anyhow::Result<_>>()?;
     for value in values {
         let new = NewFlowExecution::new(
             FlowName::parse("json")?,

@@ -1,13 +1,13 @@
 use actix_web::http::header::LOCATION;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use flowexec_domain::FlowExecutionId;
 use flowexec_service::ExecutionService;
-use serde_json::Value;
 
 use super::{body, parse_id};
-use crate::auth::{as_caller, BearerKey};
+use crate::auth::{as_caller, authenticate, BearerKey};
 use crate::dto::FlowExecutionBody;
 use crate::error::{ApiError, Problem};
+use crate::{blocking, json_body, ApiSettings};
 
 /// Create a flow execution and its task executions.
 ///
@@ -31,15 +31,17 @@ use crate::error::{ApiError, Problem};
     security(("api_key" = []))
 )]
 pub(crate) async fn create(
+    req: HttpRequest,
     key: BearerKey,
     service: web::Data<dyn ExecutionService>,
-    body: web::Json<Value>,
+    settings: web::Data<ApiSettings>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body::new_flow_execution(&body);
-    let created = as_caller(service, key, move |service, principal| {
-        Ok(service.create_flow_execution(principal, new?)?)
-    })
-    .await?;
+    let service = service.into_inner();
+    let principal = authenticate(&service, key).await?;
+    let body = json_body::read(&req, payload, &settings).await?;
+    let new = body::new_flow_execution(&body)?;
+    let created = blocking::run(move || service.create_flow_execution(&principal, new)).await?;
     let body = FlowExecutionBody::from(created);
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/flow-executions/{}", body.id)))

@@ -1,63 +1,100 @@
-//! Routes and the request-level configuration shared by the handlers.
+//! Routes and the request-level helpers shared by the handlers.
 
 mod body;
 pub(crate) mod flow_executions;
 pub(crate) mod health;
 pub(crate) mod task_executions;
 
-use actix_web::error::JsonPayloadError;
-use actix_web::{web, HttpRequest, Resource};
+use std::sync::Arc;
 
-use crate::error::{ApiError, ErrorKind};
+use actix_web::{web, FromRequest, Handler, Resource, Responder};
+
+use crate::error::ApiError;
 use crate::openapi;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/flow-executions").route(web::post().to(flow_executions::create)))
-        .service(resource("/flow-executions/{id}").route(web::get().to(flow_executions::get)))
-        .service(resource("/task-executions/{id}").route(web::get().to(task_executions::get)))
-        .service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/openapi.json").route(web::get().to(openapi::document)))
-        .service(resource("/docs").route(web::get().to(openapi::page)));
+    cfg.service(
+        Endpoint::new("/flow-executions")
+            .post(flow_executions::create)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/flow-executions/{id}")
+            .get(flow_executions::get)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/{id}")
+            .get(task_executions::get)
+            .finish(),
+    )
+    .service(Endpoint::new("/healthz").get(health::healthz).finish())
+    .service(Endpoint::new("/readyz").get(health::readyz).finish())
+    .service(
+        Endpoint::new("/openapi.json")
+            .get(openapi::document)
+            .finish(),
+    )
+    .service(Endpoint::new("/docs").get(openapi::docs_root).finish())
+    .service(
+        Endpoint::new("/docs/{file:.*}")
+            .get(openapi::docs_file)
+            .finish(),
+    );
 }
 
-/// A resource whose unrouted methods answer 405 in the standard body.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<(), _>(ApiError::new(
-            ErrorKind::MethodNotAllowed,
-            "this method is not allowed on this path",
-        ))
-    }))
+/// One path and the methods it answers. GET also answers HEAD (the same
+/// headers, no body); any other method is a 405 in the standard body with
+/// an `Allow` header listing what the path does answer (RFC 9110).
+struct Endpoint {
+    resource: Resource,
+    methods: Vec<&'static str>,
+}
+
+impl Endpoint {
+    fn new(path: &str) -> Self {
+        Self {
+            resource: web::resource(path),
+            methods: Vec::new(),
+        }
+    }
+
+    fn get<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self
+            .resource
+            .route(web::get().to(handler.clone()))
+            .route(web::head().to(handler));
+        self.methods.extend(["GET", "HEAD"]);
+        self
+    }
+
+    fn post<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::post().to(handler));
+        self.methods.push("POST");
+        self
+    }
+
+    fn finish(self) -> Resource {
+        let allow: Arc<str> = self.methods.join(", ").into();
+        self.resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<(), _>(ApiError::method_not_allowed(allow)) }
+        }))
+    }
 }
 
 pub(crate) async fn not_found() -> Result<(), ApiError> {
     Err(ApiError::not_found())
-}
-
-/// JSON bodies: a size limit (413), `Content-Type: application/json` (415),
-/// and syntax errors as 400 in the standard body.
-pub(crate) fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(
-        move |error: JsonPayloadError, _: &HttpRequest| {
-            let api = match &error {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
-                    ErrorKind::PayloadTooLarge,
-                    format!("the body is larger than the limit of {limit} bytes"),
-                ),
-                JsonPayloadError::ContentType => ApiError::new(
-                    ErrorKind::UnsupportedMediaType,
-                    "the body must be JSON, sent with Content-Type: application/json",
-                ),
-                JsonPayloadError::Deserialize(e) => {
-                    ApiError::malformed(format!("the body is not valid JSON: {e}"))
-                }
-                _ => ApiError::malformed("the body could not be read"),
-            };
-            api.into()
-        },
-    )
 }
 
 /// Parses a path id, answering 400 for text that is not a UUID.
