@@ -16,7 +16,7 @@ use crate::{telemetry, with_store};
 /// Runs one command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log)?;
+    let telemetry = telemetry::init(&settings.log)?;
     match cli.command {
         Command::Migrate => migrate(&settings),
         Command::Org {
@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 },
         } => create_key(&settings, &org, &role, &actor, json),
-        Command::Serve => serve(&settings),
+        Command::Serve => serve(&settings, &telemetry),
     }
 }
 

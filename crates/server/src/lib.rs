@@ -2,6 +2,7 @@
 
 pub mod cli;
 mod commands;
+pub mod limits;
 mod serve;
 pub mod settings;
 pub mod store;

@@ -1,51 +1,78 @@
 //! `flowexec serve`: open the store (refusing an unfit PostgreSQL role),
-//! bootstrap a first organization if there is none, bind, run until SIGINT
-//! or SIGTERM, then stop accepting and finish in-flight requests.
+//! bootstrap a first organization if there is none, raise the open-file
+//! limit and cap connections below it, bind, run until SIGINT or SIGTERM,
+//! then stop accepting, close idle connections, answer requests still
+//! waiting for their body with a 503, and finish the requests in progress.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::HttpServer;
 use anyhow::Context;
-use flowexec_api::{build_app, ApiSettings};
+use flowexec_api::{build_app, ApiSettings, ShutdownSignal};
 use flowexec_service::ExecutionService;
 
+use crate::limits::{self, RESERVED_DESCRIPTORS};
 use crate::settings::Settings;
 use crate::store::{open_store, service, shared_service, AnyStore, Backend, Purpose};
+use crate::telemetry::{LossyStderr, Telemetry};
 use crate::with_store;
 
 /// The HTTP server on `listener`, not yet running, with signals left to the
-/// caller.
+/// caller; `shutdown` is what the caller triggers before stopping it.
 pub fn build_server(
     settings: &Settings,
     service: Arc<dyn ExecutionService>,
     listener: TcpListener,
+    shutdown: ShutdownSignal,
 ) -> anyhow::Result<Server> {
     let api = ApiSettings {
         max_body_bytes: settings.server.max_body_bytes,
+        body_timeout: Duration::from_secs(settings.server.body_timeout_secs),
+        shutdown,
     };
-    let workers = settings
-        .server
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let workers = settings.server.worker_count();
     // Blocking threads beyond the pool's connections would only wait for one;
     // past this bound, work queues in order on the runtime instead.
     let blocking_threads = (settings.database.pool_size as usize)
         .div_ceil(workers)
         .max(1);
-    let server = HttpServer::new(move || build_app(service.clone(), &api))
+    let mut server = HttpServer::new(move || build_app(service.clone(), &api))
         .workers(workers)
         .worker_max_blocking_threads(blocking_threads)
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .listen(listener)?;
-    Ok(server.run())
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if let Some(total) = settings.server.max_connections {
+        // actix counts connections per worker.
+        server = server.max_connections(total.div_ceil(workers).max(1));
+    }
+    Ok(server.listen(listener)?.run())
 }
 
-pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
+pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Result<()> {
+    crate::telemetry::exit_on_panic();
+    let limit = limits::raise_and_derive(
+        settings.server.max_connections,
+        RESERVED_DESCRIPTORS + u64::from(settings.database.pool_size),
+    )?;
+    tracing::info!(
+        open_files.soft_before = limit.soft_before,
+        open_files.soft = limit.soft,
+        open_files.hard = limit.hard,
+        max_connections = limit.max_connections,
+        "open-file limit {} (was {}, hard limit {}); at most {} connections",
+        limit.soft,
+        limit.soft_before,
+        limit.hard,
+        limit.max_connections
+    );
+    let mut settings = settings.clone();
+    settings.server.max_connections = Some(limit.max_connections);
+    let settings = &settings;
     let backend = Backend::from_settings(settings)?;
     tracing::info!("store: {}", backend.describe());
     if let Backend::Sqlite { .. } = backend {
@@ -71,7 +98,8 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
-        let server = build_server(settings, shared, listener)?;
+        let shutdown = ShutdownSignal::new();
+        let server = build_server(settings, shared, listener, shutdown.clone())?;
         let handle = server.handle();
         tracing::info!("flowexec listening on http://{address}");
         actix_web::rt::spawn(async move {
@@ -81,13 +109,21 @@ pub(crate) fn serve(settings: &Settings) -> anyhow::Result<()> {
             };
             tracing::info!(
                 signal,
-                "shutting down: no new connections, finishing in-flight requests"
+                "shutting down: no new connections, finishing the requests in progress"
             );
+            shutdown.trigger();
             handle.stop(true).await;
         });
         server.await?;
         anyhow::Ok(())
     })?;
+    let dropped = telemetry.dropped_lines();
+    if dropped > 0 {
+        tracing::warn!(
+            log.dropped_lines = dropped,
+            "log lines were lost (stderr closed or too slow)"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -112,16 +148,16 @@ fn bootstrap(settings: &Settings, store: &AnyStore, address: SocketAddr) -> anyh
         address
     };
     let key = &created.key.plaintext;
-    let mut err = std::io::stderr().lock();
-    writeln!(
-        err,
+    // The key is in the file already; a closed stderr must not stop the server.
+    let _ = writeln!(
+        LossyStderr,
         "\nflowexec: first start: created organization \"default\" ({}) and an admin API key,\n\
          shown this once and saved to {}:\n\n    {key}\n\n\
          Try it:\n    curl -s -X POST http://{shown}/flow-executions -H \"Authorization: Bearer {key}\" \
          -H 'Content-Type: application/json' -d '{{\"flow_name\": \"hello\", \"tasks\": [{{\"task_name\": \"greet\"}}]}}'\n",
         created.organization.id,
         key_file.display(),
-    )?;
+    );
     Ok(())
 }
 

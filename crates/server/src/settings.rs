@@ -15,6 +15,10 @@
 //! - `database.pool_size` (default 10), `database.connect_timeout_secs` (5)
 //! - `server.bind` (default `127.0.0.1:8080`), `server.workers` (default:
 //!   one per core), `server.max_body_bytes` (default 1048576),
+//!   `server.body_timeout_secs` — how long a request body may take to
+//!   arrive (default 15; slower is a 408), `server.max_connections` — open
+//!   connections at most, across workers (default: what the open-file
+//!   limit allows, after raising its soft limit to the hard one),
 //!   `server.shutdown_timeout_secs` (default 30)
 //! - `bootstrap.enabled` — on first start (no organization yet) create
 //!   organization `default` and an admin key (default true)
@@ -63,7 +67,17 @@ pub struct ServerSettings {
     pub bind: String,
     pub workers: Option<usize>,
     pub max_body_bytes: usize,
+    pub body_timeout_secs: u64,
+    pub max_connections: Option<usize>,
     pub shutdown_timeout_secs: u64,
+}
+
+impl ServerSettings {
+    /// `workers`, or one per core.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -89,6 +103,7 @@ connect_timeout_secs = 5
 [server]
 bind = "127.0.0.1:8080"
 max_body_bytes = 1048576
+body_timeout_secs = 15
 shutdown_timeout_secs = 30
 
 [auth]
@@ -157,6 +172,14 @@ impl Settings {
         anyhow::ensure!(
             self.server.workers != Some(0),
             "server.workers must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.server.body_timeout_secs),
+            "server.body_timeout_secs must be between 1 and 3600"
+        );
+        anyhow::ensure!(
+            self.server.max_connections != Some(0),
+            "server.max_connections must be at least 1"
         );
         Ok(())
     }

@@ -12,6 +12,7 @@ use std::thread;
 use actix_web::dev::ServerHandle;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use flowexec_api::ShutdownSignal;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
 use flowexec_server::build_server;
 use flowexec_server::settings::{
@@ -106,6 +107,8 @@ pub fn settings(db: &Database) -> Settings {
             bind: "127.0.0.1:0".into(),
             workers: Some(2),
             max_body_bytes: 64 * 1024,
+            body_timeout_secs: 15,
+            max_connections: None,
             shutdown_timeout_secs: 5,
         },
         auth: AuthSettings { key_cache_secs: 10 },
@@ -146,7 +149,7 @@ impl TestApp {
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let shared = shared_service(&server_settings, &store);
-                match build_server(&server_settings, shared, listener) {
+                match build_server(&server_settings, shared, listener, ShutdownSignal::new()) {
                     Ok(server) => {
                         let _ = sender.send(Ok(server.handle()));
                         let _ = server.await;
