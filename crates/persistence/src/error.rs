@@ -49,9 +49,13 @@ fn from_diesel(error: DieselError) -> RepoError {
         DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
             RepoError::NotFound
         }
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-            RepoError::Unavailable(anyhow::anyhow!("connection closed: {}", info.message()))
-        }
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            info,
+        ) => RepoError::Unavailable(anyhow::anyhow!(
+            "the database connection was lost: {}",
+            info.message()
+        )),
         other => RepoError::Unknown(other.into()),
     }
 }

@@ -2,6 +2,7 @@
 //! Security on top of the repository's own filters.
 
 mod migrate;
+mod pool;
 mod repos;
 pub(crate) mod schema;
 mod store;

@@ -1,20 +1,23 @@
-//! The pool and the store type that implements the ports.
+//! The store type that implements the ports, and how it runs a unit of work
+//! on the pool.
+
+use std::sync::Arc;
 
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::Pool;
 use flowexec_domain::{RepoError, Tenant};
 
 use crate::error::StoreError;
 use crate::pool::PoolSettings;
+use crate::postgres::pool::{connection_lost, PgManager, PoolHealth};
 use crate::postgres::tenant::in_tenant;
-
-pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
 
 /// The PostgreSQL implementation of every port. Cheap to clone: clones
 /// share the pool.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pool: Pool<PgManager>,
+    health: Arc<PoolHealth>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -27,45 +30,90 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// A failed attempt at a unit of work, and whether it is sure to have left
+/// nothing behind (so that running it again is safe).
+type Failure = (StoreError, bool);
+
 impl PgStore {
     /// Opens a pool to `url`. Fails if no connection can be made within the
     /// timeout, so a bad URL is reported at start, not at the first request.
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, RepoError> {
         crate::prepare_client_library();
-        let manager = ConnectionManager::<PgConnection>::new(url);
+        let health = Arc::new(PoolHealth::default());
         let pool = Pool::builder()
             .max_size(settings.max_size)
             .min_idle(Some(1))
             .connection_timeout(settings.connection_timeout)
-            .test_on_check_out(false)
-            .build(manager)
+            // Free unless a lost connection made the others suspect.
+            .test_on_check_out(true)
+            .build(PgManager::new(url, health.clone()))
             .map_err(|e| RepoError::Unavailable(e.into()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, health })
     }
 
-    pub(crate) fn conn(
+    /// Runs `attempt` on a pooled connection. When the connection turns out
+    /// to be gone, it is evicted (see `postgres::pool`) and, if the failure
+    /// left nothing done, the work runs once more on another connection;
+    /// otherwise the caller gets [`RepoError::Unavailable`].
+    fn run<T>(
         &self,
-    ) -> Result<PooledConnection<ConnectionManager<PgConnection>>, StoreError> {
-        Ok(self.pool.get()?)
+        mut attempt: impl FnMut(&mut PgConnection) -> Result<T, Failure>,
+    ) -> Result<T, RepoError> {
+        let mut retried = false;
+        loop {
+            let mut pooled = self.pool.get().map_err(StoreError::from)?;
+            match attempt(&mut pooled.conn) {
+                Ok(value) => return Ok(value),
+                Err((error, nothing_done)) if connection_lost(&error) => {
+                    self.health.lost(&mut pooled);
+                    drop(pooled);
+                    if nothing_done && !retried {
+                        tracing::warn!(error = ?error, "database connection lost; retrying on another");
+                        retried = true;
+                        continue;
+                    }
+                    return Err(error.into());
+                }
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
     }
 
-    /// Runs `work` in one transaction confined to the tenant.
+    /// A read outside any explicit transaction (one statement, or several
+    /// that change nothing): always safe to run again.
+    pub(crate) fn read<T>(
+        &self,
+        mut work: impl FnMut(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, RepoError> {
+        self.run(|conn| work(conn).map_err(|error| (error, true)))
+    }
+
+    /// Runs `work` in one transaction confined to the tenant. Run again on a
+    /// lost connection unless the connection was lost while committing
+    /// (when whether the commit happened is unknown).
     pub(crate) fn tenant_tx<T>(
         &self,
         tenant: Tenant,
-        work: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut PgConnection) -> Result<T, StoreError>,
     ) -> Result<T, RepoError> {
-        let mut conn = self.conn()?;
-        Ok(in_tenant(&mut conn, tenant, work)?)
+        self.run(|conn| {
+            let mut committing = false;
+            in_tenant(conn, tenant, |conn| {
+                let value = work(conn)?;
+                committing = true;
+                Ok(value)
+            })
+            .map_err(|error| (error, !committing))
+        })
     }
 
     /// A connection from the pool, for checks made outside any tenant
-    /// (the role check at start, the readiness probe).
+    /// (the role check at start).
     pub fn with_connection<T>(
         &self,
         work: impl FnOnce(&mut PgConnection) -> anyhow::Result<T>,
     ) -> Result<T, RepoError> {
-        let mut conn = self.conn()?;
-        work(&mut conn).map_err(RepoError::Unknown)
+        let mut pooled = self.pool.get().map_err(StoreError::from)?;
+        work(&mut pooled.conn).map_err(RepoError::Unknown)
     }
 }

@@ -17,16 +17,13 @@ diesel::define_sql_function! {
 
 impl ApiKeyRepository for PgStore {
     fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyCredentials>, RepoError> {
-        let mut conn = self.conn()?;
-        let row = diesel::select(flowexec_find_api_key(id.into_uuid()))
-            .get_result::<(uuid::Uuid, String, String, Vec<u8>)>(&mut conn)
-            .optional()
-            .map_err(StoreError::from)?
-            .map(ApiKeyLookupRow);
-        Ok(row
-            .map(|row| row.into_credentials(id))
-            .transpose()
-            .map_err(StoreError::from)?)
+        self.read(|conn| {
+            let row = diesel::select(flowexec_find_api_key(id.into_uuid()))
+                .get_result::<(uuid::Uuid, String, String, Vec<u8>)>(conn)
+                .optional()?
+                .map(ApiKeyLookupRow);
+            Ok(row.map(|row| row.into_credentials(id)).transpose()?)
+        })
     }
 
     fn create_api_key(&self, key: &NewApiKey) -> Result<(), RepoError> {

@@ -6,10 +6,11 @@ use crate::postgres::store::PgStore;
 
 impl HealthCheck for PgStore {
     fn ping(&self) -> Result<(), RepoError> {
-        let mut conn = self.conn()?;
-        diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .map_err(|e| RepoError::Unavailable(e.into()))?;
-        Ok(())
+        self.read(|conn| Ok(diesel::sql_query("SELECT 1").execute(conn)?))
+            .map(|_| ())
+            .map_err(|e| match e {
+                RepoError::Unknown(cause) => RepoError::Unavailable(cause),
+                other => other,
+            })
     }
 }

@@ -33,16 +33,14 @@ impl TaskExecutionRepository for PgStore {
         tenant: Tenant,
         id: TaskExecutionId,
     ) -> Result<TaskExecution, RepoError> {
-        let mut conn = self.conn()?;
-        let row = diesel::select(flowexec_get_task_execution(
-            tenant.organization_id().into_uuid(),
-            id.into_uuid(),
-        ))
-        .get_result::<TaskExecutionTuple>(&mut conn)
-        .map_err(StoreError::from)?;
-        Ok(TaskExecutionRow::from(row)
-            .try_into()
-            .map_err(StoreError::from)?)
+        self.read(|conn| {
+            let row = diesel::select(flowexec_get_task_execution(
+                tenant.organization_id().into_uuid(),
+                id.into_uuid(),
+            ))
+            .get_result::<TaskExecutionTuple>(conn)?;
+            Ok(TaskExecutionRow::from(row).try_into()?)
+        })
     }
 
     fn transition_task_execution(
