@@ -497,6 +497,26 @@ async fn unknown_paths_are_404_and_unrouted_methods_405_in_the_standard_body() {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
+    let fake = Arc::new(FakeService::new());
+    let id = fake.task.id;
+    let (status, headers, _) = call(
+        fake,
+        &ApiSettings::default(),
+        TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri(&format!("/task-executions/{id}"))
+            .insert_header(bearer(READ_KEY)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
 }
 
 #[actix_web::test]

@@ -291,7 +291,58 @@ fn operational_endpoints_answer_without_a_key_and_carry_a_request_id(kind: Kind)
     Ok(())
 }
 
+fn numbers_come_back_with_every_digit_and_repeated_keys_are_refused(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Write, Actor::System)?;
+    let raw = |text: &str| {
+        app.client
+            .post(app.url("/flow-executions"))
+            .bearer_auth(&tenant.key)
+            .header("content-type", "application/json")
+            .body(text.to_owned())
+    };
+    let (status, created, _) = send(raw(
+        r#"{"flow_name": "digits", "tasks": [{"task_name": "t", "input":
+            {"big": 123456789012345678901234567890, "half": 100000000000000000000.5,
+             "scaled": 1.50e1, "tiny": 1e-3, "zero": -0.0}}]}"#,
+    ))?;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["task_executions"][0]["id"]
+        .as_str()
+        .unwrap_or_default();
+    let text = app
+        .client
+        .get(app.url(&format!("/task-executions/{id}")))
+        .bearer_auth(&tenant.key)
+        .send()?
+        .text()?;
+    assert!(
+        text.contains(r#""input":{"big":123456789012345678901234567890,"half":100000000000000000000.5,"scaled":15.0,"tiny":0.001,"zero":0.0}"#),
+        "{text}"
+    );
+
+    let before = app.count("flow_executions")?;
+    let (status, body, _) = send(raw(
+        r#"{"flow_name": "f", "tasks": [{"task_name": "t", "input": {"a": 1, "b": 2, "a": 3}}]}"#,
+    ))?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("duplicate key \"a\"")),
+        "{body}"
+    );
+    let (status, body, _) = send(raw(
+        r#"{"flow_name": "f", "tasks": [{"task_name": "t", "input": {"x": [1, 1e1000]}}]}"#,
+    ))?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "tasks[0].input.x[1]", "{body}");
+    assert_eq!(app.count("flow_executions")?, before);
+    Ok(())
+}
+
 on_both_backends!(
+    numbers_come_back_with_every_digit_and_repeated_keys_are_refused,
     a_write_key_creates_a_flow_execution_whose_tasks_read_back_by_id,
     every_role_may_read_but_only_admin_and_write_may_create,
     another_organizations_resource_answers_exactly_like_a_missing_one,

@@ -4,11 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -17,89 +13,8 @@ use flowexec_domain::{Actor, Role};
 use flowexec_testkit::TestSqlite;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::binary::ServerProcess;
 use support::{Kind, TestApp, TestResult};
-
-/// A `flowexec serve` process whose stderr lines arrive on `lines`.
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    base: String,
-    log: Vec<String>,
-}
-
-/// Starts the binary in `dir` with only `data_dir` (and `extra`) set: no
-/// database.url, so SQLite at `<dir>/data/flowexec.db`.
-fn start(dir: &Path, extra: &[(&str, &str)]) -> anyhow::Result<Server> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flowexec"));
-    command
-        .arg("serve")
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .env_remove("FLOWEXEC__DATABASE__URL")
-        .env("FLOWEXEC__DATA_DIR", dir.join("data"))
-        .env("FLOWEXEC__SERVER__BIND", "127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (key, value) in extra {
-        command.env(key, value);
-    }
-    let mut child = command.spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let (sender, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = Vec::new();
-    let base = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| anyhow::anyhow!("the server did not start; log so far: {log:#?}"))?;
-        log.push(line.clone());
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break format!("http://{}", rest.trim());
-        }
-    };
-    Ok(Server {
-        child,
-        lines,
-        base,
-        log,
-    })
-}
-
-impl Server {
-    fn stop(mut self) -> anyhow::Result<Vec<String>> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        let status = self.child.wait()?;
-        self.log.extend(self.lines.try_iter());
-        anyhow::ensure!(status.success(), "exit {status:?}; log {:#?}", self.log);
-        Ok(std::mem::take(&mut self.log))
-    }
-
-    fn kill(mut self) -> anyhow::Result<()> {
-        self.child.kill()?; // SIGKILL: no shutdown at all
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn post_flow(
     client: &reqwest::blocking::Client,
@@ -122,7 +37,7 @@ fn post_flow(
 #[test]
 fn with_nothing_configured_the_server_runs_on_sqlite_and_bootstraps_once() -> TestResult {
     let dir = TestSqlite::new()?;
-    let server = start(dir.dir(), &[])?;
+    let server = ServerProcess::start(dir.dir(), &[])?;
     let db = dir.dir().join("data").join("flowexec.db");
     assert!(
         server
@@ -153,7 +68,7 @@ fn with_nothing_configured_the_server_runs_on_sqlite_and_bootstraps_once() -> Te
     server.stop()?;
 
     // A second start: the same data, the same key, no second bootstrap.
-    let again = start(dir.dir(), &[])?;
+    let again = ServerProcess::start(dir.dir(), &[])?;
     let response = client
         .get(format!(
             "{}/flow-executions/{}",
@@ -176,7 +91,7 @@ fn with_nothing_configured_the_server_runs_on_sqlite_and_bootstraps_once() -> Te
 #[test]
 fn bootstrap_can_be_turned_off() -> TestResult {
     let dir = TestSqlite::new()?;
-    let server = start(dir.dir(), &[("FLOWEXEC__BOOTSTRAP__ENABLED", "false")])?;
+    let server = ServerProcess::start(dir.dir(), &[("FLOWEXEC__BOOTSTRAP__ENABLED", "false")])?;
     let log = server.stop()?;
     assert!(!log.join("\n").contains("first start"));
     assert!(!dir.dir().join("data").join("admin-key").exists());
@@ -186,7 +101,7 @@ fn bootstrap_can_be_turned_off() -> TestResult {
 #[test]
 fn nothing_acknowledged_is_lost_when_the_server_is_killed_mid_load() -> TestResult {
     let dir = TestSqlite::new()?;
-    let server = start(dir.dir(), &[])?;
+    let server = ServerProcess::start(dir.dir(), &[])?;
     let key = std::fs::read_to_string(dir.dir().join("data").join("admin-key"))?
         .trim()
         .to_owned();
@@ -243,7 +158,7 @@ fn nothing_acknowledged_is_lost_when_the_server_is_killed_mid_load() -> TestResu
         acknowledged.len()
     );
 
-    let restarted = start(dir.dir(), &[])?;
+    let restarted = ServerProcess::start(dir.dir(), &[])?;
     let client = reqwest::blocking::Client::new();
     for id in &acknowledged {
         let response = client
@@ -330,15 +245,13 @@ fn bad_database_urls_fail_at_start_with_one_clear_line() -> TestResult {
             "cannot connect with database.url",
         ),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_flowexec"))
+        let output = support::binary::command()
             .arg("serve")
             .current_dir(dir.dir())
-            .env_remove("DATABASE_URL")
             .env("FLOWEXEC__DATA_DIR", dir.dir().join("data"))
             .env("FLOWEXEC__DATABASE__URL", url)
             .env("FLOWEXEC__DATABASE__CONNECT_TIMEOUT_SECS", "2")
             .env("FLOWEXEC__LOG__LEVEL", "warn")
-            .stdin(Stdio::null())
             .output()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{url} started");

@@ -230,6 +230,46 @@ fn a_verified_key_is_looked_up_once_within_the_cache_lifetime() -> TestResult {
 }
 
 #[test]
+fn an_unknown_key_id_and_a_wrong_secret_take_the_same_path() -> TestResult {
+    let service = service();
+    let key = service
+        .create_organization(&OrganizationName::parse("acme")?)?
+        .key;
+    service.authenticate(&key.plaintext)?;
+    let lookups = service.store().key_lookups();
+    let (id_hex, secret) = key
+        .plaintext
+        .trim_start_matches("fx_")
+        .split_once('_')
+        .unwrap_or_default();
+    let wrong_secret = format!("fx_{id_hex}_{}", "0".repeat(secret.len()));
+    let unknown_id = format!("fx_{}_{secret}", uuid::Uuid::new_v4().simple());
+    for (n, key) in [wrong_secret, unknown_id].iter().enumerate() {
+        // Neither finds the valid key's cached verdict: each is one lookup,
+        // refused, then remembered as refused.
+        for _ in 0..3 {
+            assert!(matches!(
+                service.authenticate(key),
+                Err(ServiceError::Unauthorized)
+            ));
+            assert!(matches!(
+                service.authenticate_cached(key),
+                Some(Err(ServiceError::Unauthorized))
+            ));
+        }
+        assert_eq!(service.store().key_lookups(), lookups + n + 1);
+    }
+    // The valid key still works from its cached verdict.
+    assert!(service
+        .authenticate_cached(&key.plaintext)
+        .is_some_and(|r| r.is_ok()));
+    assert!(service
+        .authenticate_cached("not a key")
+        .is_some_and(|r| r.is_err()));
+    Ok(())
+}
+
+#[test]
 fn a_zero_cache_lifetime_looks_every_key_up() -> TestResult {
     let settings = ServiceSettings {
         key_cache_ttl: Duration::ZERO,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod binary;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::mpsc;
