@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use flowexec_domain::{FlowExecution, FlowExecutionDetail, TaskExecution, TaskStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -43,23 +43,30 @@ pub struct TaskExecutionBody {
     /// The owning organization (inherited from the flow execution).
     pub organization_id: Uuid,
     /// Name of the task as defined in the flow; case-sensitive.
-    #[schema(example = "extract")]
+    #[schema(
+        example = "extract",
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub task_name: String,
     /// Zero-based attempt index: 0 = first run, 1 = first retry, …
+    #[schema(minimum = 0)]
     pub execution_index: i32,
     pub status: Status,
-    /// Input parameters: any JSON, or null.
-    #[schema(value_type = Option<Object>)]
+    /// Input parameters: any JSON value, or null for none. Numbers come
+    /// back with every digit, written in plain decimal notation.
     pub input: Option<Value>,
-    /// Output of a completed task: any JSON, or null.
-    #[schema(value_type = Option<Object>)]
+    /// Output of a completed task: any JSON value, or null.
     pub output: Option<Value>,
-    /// Error of a failed task, or null.
-    #[schema(value_type = Option<Object>)]
+    /// Error of a failed task: any JSON value, or null.
     pub error: Option<Value>,
     /// Who last changed it: `system`, a user UUID, `integration` or
     /// `service-account`.
-    #[schema(example = "system")]
+    #[schema(
+        example = "system",
+        pattern = "^(system|integration|service-account|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    )]
     pub modified_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -94,10 +101,19 @@ impl From<TaskExecution> for TaskExecutionBody {
 pub struct FlowExecutionBody {
     pub id: Uuid,
     pub organization_id: Uuid,
-    #[schema(example = "nightly-etl")]
+    #[schema(
+        example = "nightly-etl",
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub flow_name: String,
-    #[schema(value_type = Option<Object>)]
+    /// The flow's input: any JSON value, or null for none.
     pub input: Option<Value>,
+    #[schema(
+        example = "system",
+        pattern = "^(system|integration|service-account|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    )]
     pub modified_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -128,28 +144,43 @@ impl From<FlowExecutionDetail> for FlowExecutionBody {
     }
 }
 
-/// One task of a new flow execution.
-#[derive(Debug, ToSchema)]
+/// One task of a new flow execution. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the wire format; parsed field by field in handlers
 pub struct NewTaskBody {
     /// 1–128 characters of `A-Z a-z 0-9 _ - .`, starting with a letter or
     /// digit; unique within the flow execution.
-    #[schema(example = "extract")]
+    #[schema(
+        example = "extract",
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub task_name: String,
-    /// Any JSON; omitted or null for none.
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value; omitted or null for none. Strings and keys may not
+    /// hold the NUL character; numbers may have at most 1,000 digits before
+    /// and after the decimal point.
     pub input: Option<Value>,
 }
 
-/// A new flow execution: its name, input, and 1–1000 tasks.
-#[derive(Debug, ToSchema)]
+/// A new flow execution: its name, input, and 1–1000 tasks with distinct
+/// names. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the wire format; parsed field by field in handlers
 pub struct NewFlowExecutionBody {
     /// Same character set and length as task names.
-    #[schema(example = "nightly-etl")]
+    #[schema(
+        example = "nightly-etl",
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub flow_name: String,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON value; omitted or null for none (same limits as a task's).
     pub input: Option<Value>,
+    #[schema(min_items = 1, max_items = 1000)]
     pub tasks: Vec<NewTaskBody>,
 }
 

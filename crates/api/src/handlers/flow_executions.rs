@@ -17,16 +17,12 @@ use crate::{blocking, json_body, ApiSettings};
     post,
     path = "/flow-executions",
     tag = "flow executions",
+    operation_id = "createFlowExecution",
     request_body = crate::dto::NewFlowExecutionBody,
     responses(
         (status = 201, description = "Created", body = FlowExecutionBody,
             headers(("Location" = String, description = "Path of the new flow execution"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Key role is not admin or write", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, each listed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -53,12 +49,12 @@ pub(crate) async fn create(
     get,
     path = "/flow-executions/{id}",
     tag = "flow executions",
+    operation_id = "getFlowExecution",
     params(("id" = Uuid, Path, description = "The flow execution's id")),
     responses(
         (status = 200, description = "The flow execution", body = FlowExecutionBody),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such flow execution in the key's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

@@ -6,17 +6,17 @@ use crate::dto::HealthBody;
 use crate::error::{ApiError, Problem};
 
 /// Liveness: the process is up. Touches nothing else.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "getLiveness",
     responses((status = 200, description = "Up", body = HealthBody)))]
 pub(crate) async fn healthz() -> web::Json<HealthBody> {
     web::Json(HealthBody { status: "ok" })
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "getReadiness",
     responses(
         (status = 200, description = "Ready", body = HealthBody),
-        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable (`unavailable`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn readyz(
     service: web::Data<dyn ExecutionService>,

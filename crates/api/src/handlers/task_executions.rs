@@ -15,12 +15,12 @@ use crate::error::{ApiError, Problem};
     get,
     path = "/task-executions/{id}",
     tag = "task executions",
+    operation_id = "getTaskExecution",
     params(("id" = Uuid, Path, description = "Unique identifier of the task execution, assigned at creation")),
     responses(
         (status = 200, description = "The task execution", body = TaskExecutionBody),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such task execution in the key's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

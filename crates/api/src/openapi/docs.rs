@@ -1,67 +1,14 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, and
-//! the API reference at `/docs/`: Swagger UI, whose assets are compiled into
-//! the binary (utoipa-swagger-ui, vendored), reading the same document. The
-//! page loads nothing from any other host.
+//! The API reference at `/docs/`: Swagger UI, whose assets are compiled
+//! into the binary (utoipa-swagger-ui, vendored), reading `/openapi.json`.
+//! The page loads nothing from any other host, which its
+//! Content-Security-Policy enforces.
 
 use std::sync::{Arc, LazyLock};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 
-use crate::dto;
-use crate::error::{ApiError, FieldError, Problem};
-use crate::handlers;
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "flowexec",
-        description = "Multi-tenant workflow execution service. Every endpoint but /healthz, /readyz, /openapi.json and /docs needs `Authorization: Bearer fx_…`. Errors are RFC 9457 problem details with a stable `code`."
-    ),
-    paths(
-        handlers::flow_executions::create,
-        handlers::flow_executions::get,
-        handlers::task_executions::get,
-        handlers::health::healthz,
-        handlers::health::readyz,
-    ),
-    components(schemas(
-        dto::TaskExecutionBody,
-        dto::FlowExecutionBody,
-        dto::NewFlowExecutionBody,
-        dto::NewTaskBody,
-        dto::Status,
-        dto::HealthBody,
-        Problem,
-        FieldError,
-    )),
-    modifiers(&BearerKey)
-)]
-pub struct ApiDoc;
-
-struct BearerKey;
-
-impl Modify for BearerKey {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme(
-                "api_key",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("fx_<key id>_<secret>")
-                        .build(),
-                ),
-            );
-        }
-    }
-}
-
-pub(crate) async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
-}
+use crate::error::ApiError;
 
 /// Swagger UI's settings: our document, and no online validator (which
 /// would send it to another host).

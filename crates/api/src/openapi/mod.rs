@@ -1,0 +1,79 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations
+//! (each lists what is particular to it; [`responses`] adds what every
+//! operation of a kind answers), and the API reference at `/docs/`
+//! ([`docs`]).
+
+mod docs;
+mod responses;
+
+use responses::CommonResponses;
+
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+pub(crate) use docs::{docs_file, docs_root};
+
+use crate::dto;
+use crate::error::{FieldError, Problem};
+use crate::handlers;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "flowexec",
+        description = "Multi-tenant workflow execution service. Every endpoint but /healthz, /readyz, /openapi.json and /docs needs `Authorization: Bearer fx_…`. Errors are RFC 9457 problem details with a stable `code`."
+    ),
+    paths(
+        handlers::flow_executions::create,
+        handlers::flow_executions::get,
+        handlers::task_executions::get,
+        handlers::health::healthz,
+        handlers::health::readyz,
+    ),
+    components(schemas(
+        dto::TaskExecutionBody,
+        dto::FlowExecutionBody,
+        dto::NewFlowExecutionBody,
+        dto::NewTaskBody,
+        dto::Status,
+        dto::HealthBody,
+        Problem,
+        FieldError,
+    )),
+    modifiers(&BearerKey, &CommonResponses)
+)]
+pub struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("fx_<key id>_<secret>")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The document, generated once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi().to_json().unwrap_or_else(|e| {
+        format!("{{\"error\": \"the OpenAPI document failed to render: {e}\"}}")
+    })
+});
+
+pub(crate) async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}
