@@ -91,6 +91,9 @@ pub trait ApiKeyRepository: Send + Sync + 'static {
 pub trait OrganizationRepository: Send + Sync + 'static {
     /// Creates an organization and its first key in one transaction.
     /// `first_key.organization_id` is the new organization's id.
+    ///
+    /// MUST return [`RepoError::Conflict`] if an organization of the same
+    /// name exists (names are unique in a deployment).
     fn create_organization(
         &self,
         name: &OrganizationName,
@@ -106,6 +109,11 @@ pub trait OrganizationRepository: Send + Sync + 'static {
         name: &OrganizationName,
         first_key: &NewApiKey,
     ) -> Result<Option<Organization>, RepoError>;
+
+    /// Every organization, oldest first. A question across tenants, for
+    /// administrators only: on PostgreSQL it needs the administrative
+    /// connection (`database.admin_url`), and the server's role is refused.
+    fn list_organizations(&self) -> Result<Vec<Organization>, RepoError>;
 }
 
 pub trait HealthCheck: Send + Sync + 'static {

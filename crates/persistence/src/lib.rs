@@ -9,5 +9,7 @@ mod sqlite;
 
 pub use client::prepare_client_library;
 pub use pool::PoolSettings;
-pub use postgres::{inspect_role, migrate, MigrationReport, PgStore, RoleReport, MIGRATIONS};
+pub use postgres::{
+    inspect_role, migrate, migrate_up_to, MigrationReport, PgStore, RoleReport, MIGRATIONS,
+};
 pub use sqlite::{SqliteStore, SQLITE_MIGRATIONS};

@@ -7,9 +7,11 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::BigInt;
-use flowexec_domain::ports::{FlowExecutionRepository, TaskExecutionRepository};
-use flowexec_domain::TaskStatus;
-use flowexec_persistence::{inspect_role, PgStore, PoolSettings};
+use flowexec_domain::ports::{
+    FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
+};
+use flowexec_domain::{RepoError, TaskStatus};
+use flowexec_persistence::{inspect_role, migrate, migrate_up_to, PgStore, PoolSettings};
 use flowexec_testkit::contract::{flow, organization};
 use flowexec_testkit::TestDb;
 
@@ -196,5 +198,85 @@ fn the_attempt_key_rejects_a_second_row_with_the_same_flow_task_and_index() -> T
             .len(),
         2
     );
+    Ok(())
+}
+
+#[test]
+fn upgrading_a_database_filled_under_earlier_migrations_keeps_every_row() -> TestResult {
+    let db = TestDb::empty()?;
+    let before_unique_names = "20261128000003";
+    let report = migrate_up_to(&db.admin_url(), &db.app_url(), Some(before_unique_names))?;
+    assert_eq!(
+        report.applied.last().map(String::as_str),
+        Some(before_unique_names)
+    );
+    let store = store(&db, 2)?;
+    // Two organizations of one name, as the earlier schema allowed, with data.
+    let older = organization(&store, "dup")?;
+    let newer = organization(&store, "dup")?;
+    let other = organization(&store, "other")?;
+    for tenant in [older, newer, other] {
+        flow(&store, tenant, &["a", "b"])?;
+    }
+    let mut admin = PgConnection::establish(&db.admin_url())?;
+    let tables = [
+        "organizations",
+        "api_keys",
+        "flow_executions",
+        "task_executions",
+        "task_execution_events",
+    ];
+    let counts = |conn: &mut PgConnection| -> anyhow::Result<Vec<i64>> {
+        tables
+            .iter()
+            .map(|t| count(conn, &format!("SELECT count(*) AS n FROM {t}")))
+            .collect()
+    };
+    let before = counts(&mut admin)?;
+
+    let report = migrate(&db.admin_url(), &db.app_url())?;
+    assert!(!report.applied.is_empty(), "nothing was left to apply");
+    assert_eq!(counts(&mut admin)?, before, "rows were lost");
+    let listed =
+        PgStore::connect(&db.admin_url(), &PoolSettings::default())?.list_organizations()?;
+    let name_of = |tenant: flowexec_domain::Tenant| {
+        listed
+            .iter()
+            .find(|o| o.id == tenant.organization_id())
+            .map(|o| o.name.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(name_of(older), "dup", "the oldest keeps its name");
+    assert_eq!(
+        name_of(newer),
+        format!("dup ({})", newer.organization_id()),
+        "a later holder gets its id appended"
+    );
+    assert_eq!(name_of(other), "other");
+    // From now on, a repeated name is refused.
+    assert!(matches!(
+        organization(&store, "other").map_err(|e| e.downcast::<RepoError>()),
+        Err(Ok(RepoError::Conflict(_)))
+    ));
+    Ok(())
+}
+
+#[test]
+fn only_an_administrative_connection_may_list_every_organization() -> TestResult {
+    let db = TestDb::new()?;
+    let app = store(&db, 2)?;
+    organization(&app, "one")?;
+    organization(&app, "two")?;
+    assert!(
+        app.list_organizations().is_err(),
+        "the app role listed organizations across tenants"
+    );
+    let admin = PgStore::connect(&db.admin_url(), &PoolSettings::default())?;
+    let names: Vec<String> = admin
+        .list_organizations()?
+        .into_iter()
+        .map(|o| o.name.to_string())
+        .collect();
+    assert_eq!(names, vec!["one", "two"]);
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::thread;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use flowexec_domain::ports::{FlowExecutionRepository, TaskExecutionRepository};
+use flowexec_domain::ports::{
+    FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
+};
 use flowexec_testkit::contract::{flow, organization};
 use flowexec_testkit::TestSqlite;
 
@@ -129,6 +131,80 @@ fn data_survives_closing_and_reopening_the_file() -> TestResult {
     assert_eq!(
         reopened.get_flow_execution(tenant, created.flow_execution.id)?,
         created
+    );
+    Ok(())
+}
+
+#[test]
+fn upgrading_a_file_filled_under_earlier_migrations_keeps_every_row() -> TestResult {
+    use diesel_migrations::MigrationHarness;
+    let db = TestSqlite::new()?;
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    // The first release's schema only, then rows it allowed: two
+    // organizations of one name, each with a key, a flow and a task.
+    conn.run_next_migration(flowexec_persistence::SQLITE_MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let orgs = [
+        (
+            "00000000-0000-4000-8000-000000000001",
+            "dup",
+            "2026-11-01T00:00:00.000000Z",
+        ),
+        (
+            "00000000-0000-4000-8000-000000000002",
+            "dup",
+            "2026-11-02T00:00:00.000000Z",
+        ),
+        (
+            "00000000-0000-4000-8000-000000000003",
+            "other",
+            "2026-11-03T00:00:00.000000Z",
+        ),
+    ];
+    for (n, (id, name, at)) in orgs.iter().enumerate() {
+        conn.batch_execute(&format!(
+            "INSERT INTO organizations (id, name, created_at) VALUES ('{id}', '{name}', '{at}');
+             INSERT INTO api_keys (id, organization_id, role, actor, secret_sha256, created_at)
+                 VALUES ('10000000-0000-4000-8000-00000000000{n}', '{id}', 'admin', 'system', zeroblob(32), '{at}');
+             INSERT INTO flow_executions (organization_id, id, flow_name, input, modified_by, created_at, updated_at)
+                 VALUES ('{id}', '20000000-0000-4000-8000-00000000000{n}', 'f', '{{\"a\":1e2}}', 'system', '{at}', '{at}');
+             INSERT INTO task_executions (organization_id, id, flow_execution_id, task_name, execution_index, status, input, modified_by, created_at, updated_at)
+                 VALUES ('{id}', '30000000-0000-4000-8000-00000000000{n}', '20000000-0000-4000-8000-00000000000{n}', 't', 0, 'queued', NULL, 'system', '{at}', '{at}');
+             INSERT INTO task_execution_events (organization_id, task_execution_id, from_status, to_status, actor, reason, created_at)
+                 VALUES ('{id}', '30000000-0000-4000-8000-00000000000{n}', NULL, 'queued', 'system', 'created', '{at}');"
+        ))?;
+    }
+    let tables = [
+        "organizations",
+        "api_keys",
+        "flow_executions",
+        "task_executions",
+        "task_execution_events",
+    ];
+    let counts = |conn: &mut SqliteConnection| -> anyhow::Result<Vec<i64>> {
+        tables
+            .iter()
+            .map(|t| {
+                Ok(diesel::sql_query(format!("SELECT count(*) AS n FROM {t}"))
+                    .get_result::<Count>(conn)?
+                    .n)
+            })
+            .collect()
+    };
+    let before = counts(&mut conn)?;
+    drop(conn);
+
+    let store = db.open(2)?; // applies the pending migrations
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    assert_eq!(counts(&mut conn)?, before, "rows were lost");
+    let names: Vec<String> = store
+        .list_organizations()?
+        .into_iter()
+        .map(|o| o.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["dup", "dup (00000000-0000-4000-8000-000000000002)", "other"]
     );
     Ok(())
 }

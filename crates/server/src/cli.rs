@@ -41,9 +41,15 @@ pub enum Command {
 pub enum OrgCommand {
     /// Create an organization and its first admin key (printed once).
     Create {
-        /// Display name of the organization.
+        /// Name of the organization; unique in the deployment.
         name: String,
-        /// Print one JSON object: {"organization_id", "api_key", "key_id"}.
+        /// Print one JSON object: {"organization_id", "api_key", "key_id", "role"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every organization, oldest first (on PostgreSQL: needs database.admin_url).
+    List {
+        /// Print one JSON array of {"organization_id", "name", "created_at"}.
         #[arg(long)]
         json: bool,
     },

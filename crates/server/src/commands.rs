@@ -1,4 +1,6 @@
-//! The commands: migrate, org create, key create, serve.
+//! The commands: migrate, org create, org list, key create, serve. Each
+//! admin command names the store it uses on stderr first, so that a command
+//! run without the server's settings cannot silently use another store.
 
 use std::io::Write;
 
@@ -11,17 +13,25 @@ use crate::cli::{Cli, Command, KeyCommand, OrgCommand};
 use crate::serve::serve;
 use crate::settings::Settings;
 use crate::store::{open_store, redact, service, Backend, Purpose};
+use crate::telemetry::LossyStderr;
 use crate::{telemetry, with_store};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     let telemetry = telemetry::init(&settings.log)?;
+    if !matches!(cli.command, Command::Serve) {
+        let backend = Backend::from_settings(&settings)?;
+        let _ = writeln!(LossyStderr, "flowexec: store: {}", backend.describe());
+    }
     match cli.command {
         Command::Migrate => migrate(&settings),
         Command::Org {
             command: OrgCommand::Create { name, json },
         } => create_organization(&settings, &name, json),
+        Command::Org {
+            command: OrgCommand::List { json },
+        } => list_organizations(&settings, json),
         Command::Key {
             command:
                 KeyCommand::Create {
@@ -94,8 +104,46 @@ fn create_organization(settings: &Settings, name: &str, as_json: bool) -> anyhow
     let name =
         OrganizationName::parse(name).map_err(|e| anyhow::anyhow!("organization name {e}"))?;
     let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
-    let created = with_store!(&store, s => service(settings, s).create_organization(&name))?;
+    let created = with_store!(&store, s => service(settings, s).create_organization(&name))
+        .map_err(|e| match e {
+            ServiceError::Conflict(_) => anyhow::anyhow!(
+                "an organization named {:?} already exists (names are unique; see `flowexec org list`)",
+                name.as_str()
+            ),
+            other => other.into(),
+        })?;
     print_key(&created.key, as_json)
+}
+
+fn list_organizations(settings: &Settings, as_json: bool) -> anyhow::Result<()> {
+    let backend = Backend::from_settings(settings)?;
+    if matches!(backend, Backend::Postgres { .. }) {
+        anyhow::ensure!(
+            settings.database.admin_url.is_some(),
+            "database.admin_url is required to list organizations on PostgreSQL (the server's role sees only one organization at a time)"
+        );
+    }
+    let store = open_store(settings, &backend, Purpose::Admin)?;
+    let all = with_store!(&store, s => service(settings, s).list_organizations())?;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|o| json!({"organization_id": o.id, "name": o.name, "created_at": o.created_at}))
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(list))?;
+    } else {
+        for o in &all {
+            writeln!(
+                out,
+                "{}  {}  {}",
+                o.id,
+                o.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                o.name
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn create_key(

@@ -231,3 +231,53 @@ fn serve_as_the_app_role_starts_and_stops_cleanly_on_sigterm() -> TestResult {
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
     Ok(())
 }
+
+#[test]
+fn org_list_shows_every_organization_names_are_unique_and_each_command_names_its_store(
+) -> TestResult {
+    let db = TestDb::new()?;
+    for name in ["acme", "globex"] {
+        let output = flowexec(&db, &db.app_url(), &["org", "create", name])?;
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("flowexec: store: PostgreSQL at"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = flowexec(&db, &db.app_url(), &["org", "create", "acme"])?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("an organization named \"acme\" already exists"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = flowexec(&db, &db.app_url(), &["org", "list", "--json"])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Value = serde_json::from_slice(&output.stdout)?;
+    let names: Vec<&str> = listed
+        .as_array()
+        .map(|all| all.iter().filter_map(|o| o["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["acme", "globex"]);
+    let output = flowexec(&db, &db.app_url(), &["org", "list"])?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.lines().count() == 2 && text.contains("globex"),
+        "{text}"
+    );
+
+    // Without the admin URL the app role cannot see across organizations.
+    let output = support::binary::command()
+        .args(["org", "list"])
+        .env("FLOWEXEC__DATABASE__URL", db.app_url())
+        .output()?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("database.admin_url is required"),
+        "{}",
+        stderr(&output)
+    );
+    Ok(())
+}

@@ -132,6 +132,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Creates an organization and its first key, role admin, actor system.
+    /// [`ServiceError::Conflict`] when an organization has that name.
     pub fn create_organization(
         &self,
         name: &OrganizationName,
@@ -139,6 +140,12 @@ impl<S: Store> Service<S> {
         let (key, record) = keys::generate(OrganizationId::generate(), Role::Admin, Actor::System);
         let organization = self.store.create_organization(name, &record)?;
         Ok(CreatedOrganization { organization, key })
+    }
+
+    /// Every organization, oldest first (administrators only: see
+    /// [`OrganizationRepository::list_organizations`]).
+    pub fn list_organizations(&self) -> Result<Vec<Organization>, ServiceError> {
+        Ok(self.store.list_organizations()?)
     }
 
     /// First start: when the store has no organization at all, creates

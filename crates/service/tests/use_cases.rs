@@ -39,7 +39,8 @@ fn principal(
     role: Role,
     actor: Actor,
 ) -> anyhow::Result<Principal> {
-    let created = service.create_organization(&OrganizationName::parse("org")?)?;
+    let name = format!("org-{}", uuid::Uuid::new_v4().simple());
+    let created = service.create_organization(&OrganizationName::parse(name)?)?;
     let key = service.create_api_key(created.organization.id, role, actor)?;
     Ok(service.authenticate(&key.plaintext)?)
 }

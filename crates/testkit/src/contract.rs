@@ -420,6 +420,26 @@ pub fn bootstrap_creates_one_organization_only_when_there_is_none<
     Ok(())
 }
 
+/// Organization names are unique in a store: a second organization of the
+/// same name is a conflict and stores nothing, not even its key.
+pub fn organization_names_are_unique<S: Ports>(store: Arc<S>) -> Result {
+    let first = organization(&*store, "acme")?;
+    let second = key_for(OrganizationId::generate(), Role::Admin);
+    let refused = store.create_organization(&OrganizationName::parse("acme")?, &second);
+    ensure!(
+        matches!(refused, Err(RepoError::Conflict(_))),
+        "a second \"acme\": {refused:?}"
+    );
+    ensure!(
+        store.find_api_key(second.id)?.is_none(),
+        "the refused organization's key was stored"
+    );
+    // Names are case-sensitive, as everywhere else.
+    organization(&*store, "Acme")?;
+    ensure!(first.organization_id() != second.organization_id);
+    Ok(())
+}
+
 /// Generates one `#[test]` per contract function, each with a fresh store
 /// from `$make` (an expression giving `anyhow::Result<(guard, store)>`; the
 /// guard lives as long as the test).
@@ -435,6 +455,7 @@ macro_rules! contract_tests {
             of_many_concurrent_claims_exactly_one_wins,
             keys_are_found_by_id_across_tenants_and_need_an_existing_organization,
             bootstrap_creates_one_organization_only_when_there_is_none,
+            organization_names_are_unique,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

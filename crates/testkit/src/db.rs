@@ -102,6 +102,18 @@ impl TestDb {
         Ok(Self { base, name })
     }
 
+    /// A fresh database with no schema at all: for tests that migrate it
+    /// themselves (e.g. to an earlier version first).
+    pub fn empty() -> anyhow::Result<Self> {
+        let base = admin_base_url()?;
+        let mut maintenance = connect(&with_database(&base, "postgres"))?;
+        let name = format!("flowexec_test_{}", uuid::Uuid::new_v4().simple());
+        maintenance
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .with_context(|| format!("creating test database {name} failed"))?;
+        Ok(Self { base, name })
+    }
+
     /// Connects as the restricted app role (not superuser, NOBYPASSRLS).
     pub fn app_url(&self) -> String {
         app_url(&self.base, &self.name)

@@ -259,6 +259,9 @@ fn insert_organization(
     if state.organizations.contains_key(&organization.id) {
         return Err(RepoError::Conflict("organizations_pkey".into()));
     }
+    if state.organizations.values().any(|o| o.name == *name) {
+        return Err(RepoError::Conflict("organizations_name_key".into()));
+    }
     state
         .organizations
         .insert(organization.id, organization.clone());
@@ -285,6 +288,12 @@ impl OrganizationRepository for MemoryStore {
             return Ok(None);
         }
         insert_organization(&mut state, name, first_key).map(Some)
+    }
+
+    fn list_organizations(&self) -> Result<Vec<Organization>, RepoError> {
+        let mut all: Vec<Organization> = self.state()?.organizations.values().cloned().collect();
+        all.sort_by_key(|o| (o.created_at, o.id));
+        Ok(all)
     }
 }
 

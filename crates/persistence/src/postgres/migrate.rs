@@ -37,9 +37,20 @@ pub struct MigrationReport {
 /// missing, and applies pending migrations as the owner role.
 ///
 /// `app_url` is the server's `database.url`: its user becomes the LOGIN app
-/// role (created with the URL's password if it does not exist yet). Both URLs
-/// must name the same database.
+/// role, created if missing, and given the URL's password when the URL has
+/// one. Both URLs must name the same database.
 pub fn migrate(admin_url: &str, app_url: &str) -> anyhow::Result<MigrationReport> {
+    migrate_up_to(admin_url, app_url, None)
+}
+
+/// [`migrate`], stopping after the migration whose version is `last` (e.g.
+/// `20261128000003`) when given: how a test builds a database as an earlier
+/// release left it, to check that upgrading it keeps every row.
+pub fn migrate_up_to(
+    admin_url: &str,
+    app_url: &str,
+    last: Option<&str>,
+) -> anyhow::Result<MigrationReport> {
     let admin = Url::parse(admin_url).context("database.admin_url is not a postgres:// URL")?;
     let app = Url::parse(app_url).context("database.url is not a postgres:// URL")?;
     let database = database_name(&admin)?;
@@ -59,12 +70,21 @@ pub fn migrate(admin_url: &str, app_url: &str) -> anyhow::Result<MigrationReport
         ensure_roles(&mut conn, &app_role, app_password.as_deref(), &database)?;
         conn.batch_execute(&format!("SET ROLE {OWNER_ROLE}"))
             .context("cannot SET ROLE flowexec_owner: the admin role must be a superuser or a member of flowexec_owner")?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("applying migrations failed: {e}"))?
-            .into_iter()
-            .map(|version| version.to_string())
-            .collect();
+        let mut applied = Vec::new();
+        let pending = conn
+            .pending_migrations(MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("listing pending migrations failed: {e}"))?;
+        for migration in pending {
+            let version = conn
+                .run_migration(&*migration)
+                .map_err(|e| anyhow::anyhow!("applying migrations failed: {e}"))?
+                .to_string();
+            let done = last == Some(version.as_str());
+            applied.push(version);
+            if done {
+                break;
+            }
+        }
         conn.batch_execute("RESET ROLE")?;
         Ok(applied)
     })();
@@ -162,6 +182,12 @@ fn ensure_roles(
             app_role,
             &format!("LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT {password}"),
         ),
+        // The URL's password is the role's, also when the role existed.
+        if password.is_empty() {
+            String::new()
+        } else {
+            format!("ALTER ROLE {app_role} {password};")
+        },
         format!("GRANT {RUNTIME_ROLE} TO {app_role};"),
         format!("GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE};"),
         format!("GRANT USAGE ON SCHEMA public TO {RUNTIME_ROLE};"),

@@ -8,5 +8,5 @@ pub(crate) mod schema;
 mod store;
 mod tenant;
 
-pub use migrate::{inspect_role, migrate, MigrationReport, RoleReport, MIGRATIONS};
+pub use migrate::{inspect_role, migrate, migrate_up_to, MigrationReport, RoleReport, MIGRATIONS};
 pub use store::PgStore;

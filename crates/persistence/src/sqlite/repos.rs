@@ -1,5 +1,6 @@
 //! The ports on SQLite. Every query filters by the tenant's organization.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::{
@@ -8,8 +9,8 @@ use flowexec_domain::ports::{
 };
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionDetail, FlowExecutionId,
-    NewApiKey, NewFlowExecution, Organization, OrganizationName, RepoError, StatusChange,
-    TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
+    NewApiKey, NewFlowExecution, Organization, OrganizationId, OrganizationName, RepoError,
+    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
 };
 
 use super::rows::{
@@ -21,7 +22,7 @@ use super::schema::{
     task_executions as te,
 };
 use super::{now, SqliteStore};
-use crate::error::{allowed_sources, StoreError};
+use crate::error::{allowed_sources, corrupt, StoreError};
 use crate::rows::{ApiKeyLookupRow, EventRow, FlowExecutionRow, TaskExecutionRow};
 
 fn org_text(tenant: Tenant) -> String {
@@ -318,6 +319,31 @@ impl OrganizationRepository for SqliteStore {
                 return Ok(None);
             }
             insert_organization(conn, name, first_key).map(Some)
+        })
+    }
+
+    fn list_organizations(&self) -> Result<Vec<Organization>, RepoError> {
+        self.read(|conn| {
+            let rows: Vec<(String, String, DateTime<Utc>)> = organizations::table
+                .order((organizations::created_at.asc(), organizations::id.asc()))
+                .select((
+                    organizations::id,
+                    organizations::name,
+                    organizations::created_at,
+                ))
+                .load(conn)?;
+            rows.into_iter()
+                .map(
+                    |(id, name, created_at)| -> Result<Organization, StoreError> {
+                        Ok(Organization {
+                            id: OrganizationId::from_uuid(uuid(&id)?),
+                            name: OrganizationName::parse(name)
+                                .map_err(|e| corrupt("organization name", e))?,
+                            created_at,
+                        })
+                    },
+                )
+                .collect()
         })
     }
 }

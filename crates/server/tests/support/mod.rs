@@ -182,7 +182,8 @@ impl TestApp {
         let settings = &self.settings;
         let key = with_store!(&self.admin, s => {
             let service = service(settings, s);
-            let created = service.create_organization(&OrganizationName::parse("org")?)?;
+            let name = format!("org-{}", uuid::Uuid::new_v4().simple());
+            let created = service.create_organization(&OrganizationName::parse(name)?)?;
             service.create_api_key(created.organization.id, role, actor)?
         });
         Ok(Tenant {

@@ -4,6 +4,7 @@ use flowexec_domain::{NewApiKey, Organization, OrganizationName, RepoError, Tena
 
 use super::api_keys::insert_api_key;
 use crate::error::StoreError;
+use crate::postgres::migrate::OWNER_ROLE;
 use crate::postgres::schema::organizations;
 use crate::postgres::store::PgStore;
 use crate::rows::OrganizationRow;
@@ -58,6 +59,23 @@ impl OrganizationRepository for PgStore {
                 return Ok(None);
             }
             insert_organization(conn, name, first_key).map(Some)
+        })
+    }
+
+    fn list_organizations(&self) -> Result<Vec<Organization>, RepoError> {
+        self.read(|conn| {
+            conn.transaction(|conn| {
+                // The owner's census policy reads every organization; only
+                // an administrative role may take it on (the app role may not).
+                diesel::sql_query(format!("SET LOCAL ROLE {OWNER_ROLE}")).execute(conn)?;
+                organizations::table
+                    .order((organizations::created_at.asc(), organizations::id.asc()))
+                    .select(OrganizationRow::as_select())
+                    .load(conn)?
+                    .into_iter()
+                    .map(|row| Ok(Organization::try_from(row)?))
+                    .collect()
+            })
         })
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE organizations DROP CONSTRAINT IF EXISTS organizations_name_key;
