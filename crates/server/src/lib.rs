@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod bootstrap;
 pub mod cli;
 mod commands;
 pub mod limits;

@@ -4,9 +4,7 @@
 //! then stop accepting, close idle connections, answer requests still
 //! waiting for their body with a 503, and finish the requests in progress.
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +14,11 @@ use anyhow::Context;
 use flowexec_api::{build_app, ApiSettings, ShutdownSignal};
 use flowexec_service::ExecutionService;
 
+use crate::bootstrap::bootstrap;
 use crate::limits::{self, RESERVED_DESCRIPTORS};
 use crate::settings::Settings;
-use crate::store::{open_store, service, shared_service, AnyStore, Backend, Purpose};
-use crate::telemetry::{LossyStderr, Telemetry};
-use crate::with_store;
+use crate::store::{open_store, shared_service, AnyStore, Backend, Purpose};
+use crate::telemetry::Telemetry;
 
 /// The HTTP server on `listener`, not yet running, with signals left to the
 /// caller; `shutdown` is what the caller triggers before stopping it.
@@ -89,7 +87,7 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         .with_context(|| format!("cannot listen on server.bind = {}", settings.server.bind))?;
     let address = listener.local_addr()?;
     if settings.bootstrap.enabled {
-        bootstrap(settings, &store, address)?;
+        bootstrap(settings, &backend, &store, address)?;
     }
     let shared = shared_service(settings, &store);
     actix_web::rt::System::new().block_on(async move {
@@ -125,60 +123,5 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         );
     }
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// On first start (no organization at all), creates organization `default`
-/// and an admin key, prints the key once to stderr with an example, and
-/// writes it to `<data_dir>/admin-key` (mode 0600). Later starts do nothing.
-fn bootstrap(settings: &Settings, store: &AnyStore, address: SocketAddr) -> anyhow::Result<()> {
-    let Some(created) = with_store!(store, s => service(settings, s).bootstrap())? else {
-        return Ok(());
-    };
-    let key_file = settings.data_dir.join("admin-key");
-    write_secret(&key_file, &created.key.plaintext)?;
-    tracing::info!(
-        organization.id = %created.organization.id,
-        key_file = %key_file.display(),
-        "first start: created organization \"default\" and its admin key"
-    );
-    let shown = if address.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], address.port()))
-    } else {
-        address
-    };
-    let key = &created.key.plaintext;
-    // The key is in the file already; a closed stderr must not stop the server.
-    let _ = writeln!(
-        LossyStderr,
-        "\nflowexec: first start: created organization \"default\" ({}) and an admin API key,\n\
-         shown this once and saved to {}:\n\n    {key}\n\n\
-         Try it:\n    curl -s -X POST http://{shown}/flow-executions -H \"Authorization: Bearer {key}\" \
-         -H 'Content-Type: application/json' -d '{{\"flow_name\": \"hello\", \"tasks\": [{{\"task_name\": \"greet\"}}]}}'\n",
-        created.organization.id,
-        key_file.display(),
-    );
-    Ok(())
-}
-
-/// Writes `secret` to `path`, readable and writable by the owner only.
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let context = || format!("cannot write the admin key to {}", path.display());
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(context)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(context)?;
-    // A file that existed before keeps its mode through open(); set it.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(context)?;
-    writeln!(file, "{secret}").with_context(context)?;
-    file.sync_all().with_context(context)?;
     Ok(())
 }

@@ -12,7 +12,8 @@
 //!   unset: SQLite at `<data_dir>/flowexec.db`
 //! - `database.admin_url` — PostgreSQL only: migrations and admin commands
 //!   (a superuser, or a member of `flowexec_owner` with `CREATEROLE`)
-//! - `database.pool_size` (default 10), `database.connect_timeout_secs` (5)
+//! - `database.pool_size` (default: two per core, at least 2),
+//!   `database.connect_timeout_secs` (5)
 //! - `server.bind` (default `127.0.0.1:8080`), `server.workers` (default:
 //!   one per core), `server.max_body_bytes` (default 1048576),
 //!   `server.body_timeout_secs` — how long a request body may take to
@@ -97,7 +98,6 @@ const DEFAULTS: &str = r#"
 data_dir = "./flowexec-data"
 
 [database]
-pool_size = 10
 connect_timeout_secs = 5
 
 [server]
@@ -117,11 +117,29 @@ format = "text"
 level = "info"
 "#;
 
+/// Connections per core when `database.pool_size` is not set. More
+/// concurrently active database sessions than that, on a machine whose
+/// cores the database shares, turned into latency spikes of 300–850 ms
+/// (issue 6; docs/operations.md), for no gain in throughput.
+const POOL_PER_CORE: u32 = 2;
+
+/// The built-in defaults, the computed ones included.
+fn defaults_builder() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let pool = u32::try_from(cores)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(POOL_PER_CORE)
+        .max(2);
+    Ok(Config::builder()
+        .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+        .set_default("database.pool_size", pool)?)
+}
+
 impl Settings {
     /// Loads the layers. `file` is `--config PATH` (which must exist);
     /// without it, `flowexec.toml` is read if present.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = defaults_builder()?;
         builder = match file {
             Some(path) => {
                 builder.add_source(File::from(path).format(FileFormat::Toml).required(true))
@@ -154,10 +172,7 @@ impl Settings {
 
     /// The built-in defaults alone: no file, no environment.
     pub fn defaults() -> anyhow::Result<Self> {
-        Ok(Config::builder()
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .build()?
-            .try_deserialize()?)
+        Ok(defaults_builder()?.build()?.try_deserialize()?)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -216,9 +231,10 @@ mod tests {
         assert_eq!(defaults.database.url, None, "no database.url means SQLite");
         assert_eq!(defaults.data_dir, PathBuf::from("./flowexec-data"));
         assert!(defaults.bootstrap.enabled);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as u32;
         assert_eq!(
             (defaults.database.pool_size, defaults.auth.key_cache_secs),
-            (10, 10)
+            ((2 * cores).max(2), 10)
         );
         assert_eq!(defaults.log.format, LogFormat::Text);
 

@@ -107,17 +107,25 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
     })
 }
 
-/// Makes every panic end the process: the panic is reported as usual (to
-/// stderr, ignoring a closed one), then the process aborts. Installed by
-/// `flowexec serve` only; the library never installs it.
+/// Makes every panic end the process: the panic is reported on stderr,
+/// then the process aborts. The report is written by a helper thread and
+/// given at most two seconds, so that a stderr nobody reads (a full pipe)
+/// cannot keep the process alive. Installed by `flowexec serve` only; the
+/// library never installs it.
 pub fn exit_on_panic() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(info);
-        let _ = writeln!(
-            LossyStderr,
-            "flowexec: a thread panicked; exiting so that a supervisor can restart the server"
+    std::panic::set_hook(Box::new(|info| {
+        let report = format!(
+            "flowexec: a thread panicked; exiting so that a supervisor can restart the server\n{info}\n{}\n",
+            std::backtrace::Backtrace::capture()
         );
+        let (written, wait) = std::sync::mpsc::channel();
+        let writer = std::thread::Builder::new().spawn(move || {
+            let _ = LossyStderr.write_all(report.as_bytes());
+            let _ = written.send(());
+        });
+        if writer.is_ok() {
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(2));
+        }
         std::process::abort();
     }));
 }

@@ -89,6 +89,35 @@ fn with_nothing_configured_the_server_runs_on_sqlite_and_bootstraps_once() -> Te
 }
 
 #[test]
+fn a_bootstrap_never_overwrites_a_key_file_and_each_store_has_its_own() -> TestResult {
+    let dir = TestSqlite::new()?;
+    let data = dir.dir().join("data");
+    std::fs::create_dir_all(&data)?;
+    // A key file from an earlier store (the data was since removed).
+    std::fs::write(data.join("admin-key"), "fx_an_earlier_key\n")?;
+    let server = ServerProcess::start(dir.dir(), &[])?;
+    let log = server.stop()?.join("\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("admin-key"))?,
+        "fx_an_earlier_key\n"
+    );
+    let saved = std::fs::read_to_string(data.join("admin-key-2"))?;
+    assert!(
+        saved.starts_with("fx_") && log.contains("admin-key-2"),
+        "{log}"
+    );
+
+    // Another store, from the same directory: a file named after it.
+    let other = dir.dir().join("other.db");
+    let url = format!("sqlite://{}", other.display());
+    let server = ServerProcess::start(dir.dir(), &[("FLOWEXEC__DATABASE__URL", url.as_str())])?;
+    server.stop()?;
+    assert!(data.join("admin-key.sqlite-other").exists());
+    assert_eq!(std::fs::read_to_string(data.join("admin-key-2"))?, saved);
+    Ok(())
+}
+
+#[test]
 fn bootstrap_can_be_turned_off() -> TestResult {
     let dir = TestSqlite::new()?;
     let server = ServerProcess::start(dir.dir(), &[("FLOWEXEC__BOOTSTRAP__ENABLED", "false")])?;
