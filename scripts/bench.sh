@@ -14,9 +14,17 @@
 #  4. Prints req/s, p50, p99, the server's peak RSS and the ratios.
 #  5. Runs the same wrk load against the server on SQLite and prints its
 #     req/s, latency and peak RSS beside the PostgreSQL figures.
+#  6. At the default settings (no pool or worker overrides), 16 connections:
+#     p99 and the slowest request of each round, on PostgreSQL.
+#  7. Hostile clients (scripts/bench/hostile.py), on each store: the median
+#     401 time of an unknown key id against a wrong secret for a live id
+#     (fresh keys, then repeated ones); on SQLite also the server CPU per
+#     1 MiB body refused for a junk key (against one parsed and refused
+#     with 422), and /healthz while BENCH_STALLED stalled bodies are held.
 #
 # Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
-# BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2).
+# BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2), BENCH_STALLED
+# (15000; at most the open-file limit of this shell less a few hundred).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
@@ -41,7 +49,7 @@ PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-clie
 command -v python3 >/dev/null 2>&1 || apt_install python3 || die "python3 is required to seed SQLite"
 PGBENCH=$(pg_bin pgbench) || die "pgbench is required (apt-get install -y postgresql-contrib)"
 
-work=$(pwd)/target/bench
+work=$(target_dir)/bench
 mkdir -p "$work"
 db=flowexec_bench
 admin_url="postgres://${PG_USERINFO}${PG_HOST}:${PG_PORT}/${db}"
@@ -51,7 +59,7 @@ psql_admin() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$admin_url" "$@"; }
 
 log "building (release)"
 cargo build --release --locked -p flowexec-server
-bin=target/release/flowexec
+bin=$(target_dir)/release/flowexec
 "$bin" migrate >/dev/null
 
 want=$((ORGS * FLOWS_PER_ORG * TASKS_PER_FLOW))
@@ -176,6 +184,28 @@ for round in $(seq 1 "$ROUNDS"); do
   log "  HTTP $http_rps req/s, same-SQL floor $(printf '%.0f' "$floor_tps"), point-select floor $(printf '%.0f' "$point_tps"); ratios ${R_SAME[-1]} / ${R_PT[-1]}"
 done
 rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
+log "key timing on PostgreSQL"
+pg_key=$(head -n 1 "$work/keys.tsv" | cut -f 2)
+pg_timing=$(python3 scripts/bench/hostile.py keytiming "127.0.0.1:$PORT" "$pg_key" 2000 | sed -n 's/^RESULT //p')
+kill -TERM "$server"
+wait "$server" || true
+
+# The default settings: what an operator gets without tuning.
+log "server on PostgreSQL at the default settings ($(nproc) cores), wrk 16 conns"
+FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
+  "$bin" serve >"$work/server-defaults.log" 2>&1 &
+server=$!
+wait_ready
+declare -a D_P99 D_MAX D_RPS
+for round in $(seq 1 "$ROUNDS"); do
+  BENCH_IDS="$work/ids.tsv" wrk -t 2 -c 16 -d "${SECONDS_PER_RUN}s" --latency -s scripts/bench/get_task_execution.lua \
+    "http://127.0.0.1:$PORT" >"$work/wrk.out"
+  line=$(grep '^BENCH ' "$work/wrk.out") || { cat "$work/wrk.out" >&2; die "wrk printed no result"; }
+  [ "$(val errors)" -eq 0 ] || die "$(val errors) requests failed or were not 200 (default settings)"
+  D_P99+=("$(ms "$(val p99_us)")")
+  D_MAX+=("$(awk '/^    Latency/ { print $4 }' "$work/wrk.out")")
+  D_RPS+=("$(awk -v r="$(val requests)" -v d="$(val duration_us)" 'BEGIN { printf "%.0f", r / (d / 1e6) }')")
+done
 kill -TERM "$server"
 wait "$server" || true
 
@@ -225,6 +255,13 @@ for round in $(seq 1 "$ROUNDS"); do
   log "  SQLite round $round/$ROUNDS: HTTP $http_rps req/s"
 done
 sqlite_rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
+sqlite_key=$(head -n 1 "$work/sqlite-keys.tsv" | cut -f 2)
+log "key timing, refused bodies and stalled clients on SQLite"
+sqlite_timing=$(python3 scripts/bench/hostile.py keytiming "127.0.0.1:$PORT" "$sqlite_key" 2000 | sed -n 's/^RESULT //p')
+refused=$(python3 scripts/bench/hostile.py rejected "127.0.0.1:$PORT" "$sqlite_key" 100 "$server" | sed -n 's/^RESULT //p')
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+stalled_n=${BENCH_STALLED:-15000}
+stalled=$(python3 scripts/bench/hostile.py stalled "127.0.0.1:$PORT" "$sqlite_key" "$stalled_n" | sed -n 's/^RESULT //p')
 kill -TERM "$server"
 wait "$server" || true
 
@@ -241,4 +278,12 @@ GET /task-executions/{id} — $want rows, $ORGS organizations, $(nproc) cores; m
   CPU per HTTP request (SQLite): server $(median "${S_SRV[@]}") µs, database included
   ratio HTTP / same-SQL floor:     $(median "${R_SAME[@]}")  (target >= 0.70; per round: ${R_SAME[*]})
   ratio HTTP / point-select floor: $(median "${R_PT[@]}")  (target >= 0.35; per round: ${R_PT[*]})
+
+At the default settings (PostgreSQL, 16 conns), per round: req/s ${D_RPS[*]}; p99 ${D_P99[*]}; slowest ${D_MAX[*]}
+
+Hostile clients (401 medians over 2000 fresh keys each, then one repeated key each):
+  PostgreSQL: $pg_timing
+  SQLite:     $sqlite_timing
+  refused 1 MiB bodies (SQLite server CPU per request): $refused
+  stalled bodies held: $stalled
 REPORT

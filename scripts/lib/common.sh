@@ -28,6 +28,30 @@ ensure_build_deps() {
   fi
 }
 
+# Where cargo puts its output (CARGO_TARGET_DIR when set).
+target_dir() {
+  printf '%s\n' "${CARGO_TARGET_DIR:-$(pwd)/target}"
+}
+
+# Pinned Python tools in a virtualenv under the target folder: the API
+# fuzzer and the OpenAPI validator and client generator. Exports PY_TOOLS
+# (the virtualenv's bin folder).
+ensure_python_tools() {
+  local venv
+  venv="$(target_dir)/tools/venv"
+  local want="schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 mypy==2.4.1 python-dateutil==2.9.0.post0"
+  if [ ! -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$want" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv || die "python3 is needed for the API fuzzer"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; } ||
+      die "cannot create a Python virtualenv (install python3-venv)"
+    log "installing $want (pip, into $venv)"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $want || die "pip install failed"
+    printf '%s' "$want" >"$venv/.installed"
+  fi
+  export PY_TOOLS="$venv/bin"
+}
+
 pg_bin() {
   # A PostgreSQL server binary: on PATH, else the newest Debian install.
   local name=$1 found
