@@ -13,7 +13,7 @@ use flowexec_domain::ports::{
 use flowexec_domain::{RepoError, TaskStatus};
 use flowexec_persistence::{inspect_role, migrate, migrate_up_to, PgStore, PoolSettings};
 use flowexec_testkit::contract::{flow, organization};
-use flowexec_testkit::TestDb;
+use flowexec_testkit::{TestDb, TABLES};
 
 type TestResult = anyhow::Result<()>;
 
@@ -219,15 +219,8 @@ fn upgrading_a_database_filled_under_earlier_migrations_keeps_every_row() -> Tes
         flow(&store, tenant, &["a", "b"])?;
     }
     let mut admin = PgConnection::establish(&db.admin_url())?;
-    let tables = [
-        "organizations",
-        "api_keys",
-        "flow_executions",
-        "task_executions",
-        "task_execution_events",
-    ];
     let counts = |conn: &mut PgConnection| -> anyhow::Result<Vec<i64>> {
-        tables
+        TABLES
             .iter()
             .map(|t| count(conn, &format!("SELECT count(*) AS n FROM {t}")))
             .collect()

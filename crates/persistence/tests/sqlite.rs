@@ -13,7 +13,7 @@ use flowexec_domain::ports::{
     FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
 };
 use flowexec_testkit::contract::{flow, organization};
-use flowexec_testkit::TestSqlite;
+use flowexec_testkit::{TestSqlite, TABLES};
 
 type TestResult = anyhow::Result<()>;
 
@@ -174,15 +174,8 @@ fn upgrading_a_file_filled_under_earlier_migrations_keeps_every_row() -> TestRes
                  VALUES ('{id}', '30000000-0000-4000-8000-00000000000{n}', NULL, 'queued', 'system', 'created', '{at}');"
         ))?;
     }
-    let tables = [
-        "organizations",
-        "api_keys",
-        "flow_executions",
-        "task_executions",
-        "task_execution_events",
-    ];
     let counts = |conn: &mut SqliteConnection| -> anyhow::Result<Vec<i64>> {
-        tables
+        TABLES
             .iter()
             .map(|t| {
                 Ok(diesel::sql_query(format!("SELECT count(*) AS n FROM {t}"))

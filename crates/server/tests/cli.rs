@@ -33,6 +33,14 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The command failed, saying `says` on stderr, and did not panic.
+fn fails_saying(output: &Output, says: &str) {
+    let message = stderr(output);
+    assert!(!output.status.success(), "it succeeded: {message}");
+    assert!(message.contains(says), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+}
+
 #[test]
 fn serve_refuses_a_superuser_a_bypassrls_role_and_an_owner_role() -> TestResult {
     let db = TestDb::new()?;
@@ -65,13 +73,7 @@ fn serve_and_migrate_fail_with_one_clear_line_when_the_database_is_unreachable()
     let db = TestDb::new()?;
     let unreachable = "postgres://flowexec_app@127.0.0.1:1/flowexec";
     let output = flowexec(&db, unreachable, &["serve"])?;
-    assert!(!output.status.success());
-    let message = stderr(&output);
-    assert!(
-        message.contains("cannot connect with database.url"),
-        "{message}"
-    );
-    assert!(!message.contains("panicked"), "{message}");
+    fails_saying(&output, "cannot connect with database.url");
 
     let output = Command::new(env!("CARGO_BIN_EXE_flowexec"))
         .arg("migrate")
@@ -82,12 +84,7 @@ fn serve_and_migrate_fail_with_one_clear_line_when_the_database_is_unreachable()
         )
         .env("FLOWEXEC__DATABASE__URL", unreachable)
         .output()?;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("cannot connect with database.admin_url"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, "cannot connect with database.admin_url");
     Ok(())
 }
 
@@ -171,12 +168,7 @@ fn migrating_postgresql_without_an_admin_url_is_refused_clearly() -> TestResult 
         .env("FLOWEXEC__DATABASE__URL", db.app_url())
         .stdin(Stdio::null())
         .output()?;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("database.admin_url is required"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, "database.admin_url is required");
     Ok(())
 }
 
@@ -246,12 +238,7 @@ fn org_list_shows_every_organization_names_are_unique_and_each_command_names_its
         );
     }
     let output = flowexec(&db, &db.app_url(), &["org", "create", "acme"])?;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("an organization named \"acme\" already exists"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, "an organization named \"acme\" already exists");
 
     let output = flowexec(&db, &db.app_url(), &["org", "list", "--json"])?;
     assert!(output.status.success(), "{}", stderr(&output));
@@ -273,11 +260,6 @@ fn org_list_shows_every_organization_names_are_unique_and_each_command_names_its
         .args(["org", "list"])
         .env("FLOWEXEC__DATABASE__URL", db.app_url())
         .output()?;
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("database.admin_url is required"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, "database.admin_url is required");
     Ok(())
 }
