@@ -126,10 +126,12 @@ path = "$work/wfc.json"
 peers = ["org-a", "org-b"]
 TOML
   local status=0
-  PYTHONPATH=scripts/fuzz SCHEMATHESIS_HOOKS=flowexec_hooks \
+  # Run from the work folder: Schemathesis and Hypothesis keep their caches
+  # in the current directory.
+  (cd "$work" && PYTHONPATH="$OLDPWD/scripts/fuzz" SCHEMATHESIS_HOOKS=flowexec_hooks \
     "$PY_TOOLS/schemathesis" --no-color --config-file "$work/schemathesis.toml" \
     run "http://$ADDRESS/openapi.json" --checks all --max-examples "$examples" --seed "$seed" \
-    --request-timeout 30 --generation-allow-x00 false >"$work/schemathesis.log" 2>&1 || status=$?
+    --request-timeout 30 --generation-allow-x00 false >"$work/schemathesis.log" 2>&1) || status=$?
   tail -n 25 "$work/schemathesis.log" | cut -c 1-400
   if [ "$status" -eq 0 ] && [ "$store" = sqlite ] && [ -z "${FUZZ_SKIP_CLIENTS:-}" ]; then
     scripts/check-clients.sh "http://$ADDRESS" "$key_a"
