@@ -5,6 +5,7 @@ mod blocking;
 mod dto;
 mod error;
 mod handlers;
+mod held_body;
 mod json_body;
 mod openapi;
 mod request_context;

@@ -1,5 +1,6 @@
 //! Per-request context: the request id, the tracing span, the access log
-//! line and the `X-Request-Id` response header.
+//! line, the `X-Request-Id` response header, and the request body held until
+//! the response is sent (`held_body`).
 
 use std::time::Instant;
 
@@ -8,6 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Instrument;
+
+use crate::held_body::{hold_until_sent, HeldBody};
 
 pub(crate) const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -38,10 +41,11 @@ fn request_id_of(req: &ServiceRequest) -> String {
 }
 
 pub(crate) async fn request_context(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let request_id = request_id_of(&req);
+    let body = HeldBody::share(&mut req);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -67,5 +71,5 @@ pub(crate) async fn request_context(
     if let Ok(value) = header {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    Ok(response)
+    Ok(hold_until_sent(response, body))
 }

@@ -45,6 +45,27 @@ fn post_head(address: &str, key: &str, declared: usize, sent: &[u8]) -> anyhow::
     Ok(stream)
 }
 
+/// Sends the head of a chunked `method path` request and one chunk of its
+/// body, then nothing.
+fn chunked_head(address: &str, key: &str, method: &str, path: &str) -> anyhow::Result<TcpStream> {
+    let mut stream = TcpStream::connect(address)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{{\r\n"
+    )?;
+    Ok(stream)
+}
+
+/// Reads the rest of what the server sends: it must close the connection
+/// within `within` (a read timeout is an error).
+fn closed_within(stream: &mut TcpStream, within: Duration) -> anyhow::Result<String> {
+    stream.set_read_timeout(Some(within))?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    Ok(String::from_utf8_lossy(&rest).into_owned())
+}
+
 /// The status code of the response on `stream`, read within `within`.
 fn status_within(stream: &mut TcpStream, within: Duration) -> anyhow::Result<u16> {
     stream.set_read_timeout(Some(within))?;
@@ -96,6 +117,8 @@ fn thousands_of_stalled_bodies_leave_health_checks_and_requests_served_and_do_no
         ("FLOWEXEC__SERVER__SHUTDOWN_TIMEOUT_SECS", "60"),
     ])?;
     let count = stalled_count();
+    // This process holds the client side of every connection.
+    rlimit::increase_nofile_limit(u64::MAX)?;
     let mut stalled = Vec::with_capacity(count);
     for _ in 0..count {
         stalled.push(post_head(server.address(), &key, 100, b"{")?);
@@ -150,9 +173,38 @@ fn an_unauthenticated_body_is_refused_before_a_byte_of_it_is_read() -> TestResul
     let unknown = format!("fx_{}_{}", uuid::Uuid::new_v4().simple(), "0".repeat(64));
     let mut stream = post_head(server.address(), &unknown, 1024 * 1024, b"")?;
     assert_eq!(status_within(&mut stream, within)?, 401);
+    // ...and the connection is closed, the body never read.
+    closed_within(&mut stream, within)?;
     // A valid key with a declared length over the limit: 413 at once.
     let mut stream = post_head(server.address(), &key, 2 * 1024 * 1024, b"")?;
     assert_eq!(status_within(&mut stream, within)?, 413);
+    server.stop()?;
+    Ok(())
+}
+
+#[test]
+fn a_chunked_body_left_unread_or_stalled_closes_its_connection() -> TestResult {
+    let (_dir, server, key) = server(&[("FLOWEXEC__SERVER__BODY_TIMEOUT_SECS", "2")])?;
+    let within = Duration::from_secs(20);
+    // Answered before the body is read: a junk key, a route that reads no
+    // body, an unknown path. Each closes instead of waiting for the rest.
+    for (key, method, path, status) in [
+        ("junk", "POST", "/flow-executions", 401),
+        (key.as_str(), "GET", "/healthz", 200),
+        (key.as_str(), "POST", "/nowhere", 404),
+    ] {
+        let mut stream = chunked_head(server.address(), key, method, path)?;
+        assert_eq!(
+            status_within(&mut stream, within)?,
+            status,
+            "{method} {path}"
+        );
+        closed_within(&mut stream, within)?;
+    }
+    // Read but stalled: 408 at the body deadline, then closed.
+    let mut stream = chunked_head(server.address(), &key, "POST", "/flow-executions")?;
+    assert_eq!(status_within(&mut stream, within)?, 408);
+    closed_within(&mut stream, within)?;
     server.stop()?;
     Ok(())
 }
