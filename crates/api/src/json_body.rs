@@ -18,7 +18,9 @@ use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{web, HttpMessage, HttpRequest};
 use flowexec_domain::json::{canonicalize, JsonRejection};
 use futures_util::StreamExt;
-use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorKind, FieldError};
@@ -69,7 +71,8 @@ pub(crate) async fn read(
     }
     let value = parse_strict(&body)
         .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
-    canonicalize(value, limit).map_err(|rejection| match rejection {
+    // Written out in full, the numbers may take the body up to the limit.
+    canonicalize(value, limit.saturating_sub(body.len())).map_err(|rejection| match rejection {
         JsonRejection::TooLarge => ApiError::new(
             ErrorKind::PayloadTooLarge,
             format!(
@@ -171,6 +174,17 @@ impl<'de> Visitor<'de> for UniqueKeys {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
+            if key == NUMBER_TOKEN {
+                // serde_json hands an exact number over as a one-entry map
+                // under this key, its text passed as an owned string; an
+                // object that names the key itself would be read as a number.
+                if map.next_value_seed(NumberText)? {
+                    continue;
+                }
+                return Err(A::Error::custom(format!(
+                    "the key {NUMBER_TOKEN:?} is reserved"
+                )));
+            }
             if seen.contains(&key) {
                 return Err(A::Error::custom(format!("duplicate key {key:?}")));
             }
@@ -178,6 +192,68 @@ impl<'de> Visitor<'de> for UniqueKeys {
             seen.insert(key);
         }
         Ok(())
+    }
+}
+
+/// The key under which serde_json (with `arbitrary_precision`) passes a
+/// number through `deserialize_any`.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Whether a value under [`NUMBER_TOKEN`] is serde_json's own number text
+/// (an owned string) rather than a value written in the document.
+struct NumberText;
+
+impl<'de> DeserializeSeed<'de> for NumberText {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberText {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_string<E>(self, _: String) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
     }
 }
 
@@ -207,6 +283,29 @@ mod tests {
         assert_eq!(
             value.as_deref(),
             Some(r#"{"a":{"b":1},"c":{"b":[123456789012345678901234567890,1e+400,-0.0]}}"#)
+        );
+    }
+
+    #[test]
+    fn an_object_naming_serde_jsons_number_key_is_refused_not_read_as_a_number() {
+        for text in [
+            r#"{"$serde_json::private::Number": "5"}"#,
+            r#"{"\u0024serde_json::private::Number": "5"}"#,
+            r#"{"a": [{"$serde_json::private::Number": 5}]}"#,
+            r#"{"x": 1, "$serde_json::private::Number": "5"}"#,
+        ] {
+            let error = parse_strict(text.as_bytes()).map(|v| v.to_string()).err();
+            assert!(
+                error.is_some_and(|e| e.to_string().contains("is reserved")),
+                "{text}"
+            );
+        }
+        // Numbers themselves pass through that key, and are kept.
+        assert_eq!(
+            parse_strict(b"[5, 1.50, {\"n\": -7}]")
+                .map(|v| v.to_string())
+                .ok(),
+            Some("[5,1.50,{\"n\":-7}]".to_owned())
         );
     }
 

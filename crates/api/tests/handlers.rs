@@ -401,6 +401,29 @@ async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
             "payload_too_large",
         ),
         (
+            // 70 bytes that would be 2,000 once its numbers are written out.
+            TestRequest::post()
+                .uri("/flow-executions")
+                .insert_header(bearer(WRITE_KEY))
+                .insert_header(("content-type", "application/json"))
+                .set_payload(
+                    r#"{"flow_name": "f", "tasks": [{"task_name": "t", "input": [1e999, 1e999]}]}"#,
+                ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            TestRequest::post()
+                .uri("/flow-executions")
+                .insert_header(bearer(WRITE_KEY))
+                .insert_header(("content-type", "application/json"))
+                .set_payload(
+                    r#"{"flow_name": "f", "flow_name": "g", "tasks": [{"task_name": "t"}]}"#,
+                ),
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+        ),
+        (
             TestRequest::post()
                 .uri("/flow-executions")
                 .insert_header(bearer(WRITE_KEY))
@@ -547,6 +570,54 @@ async fn the_openapi_document_is_3_1_and_names_every_endpoint() {
     assert!(
         body["components"]["schemas"]["TaskExecutionBody"]["properties"]["modified_by"].is_object()
     );
+    // The name rules stated in the document are the domain's.
+    let schemas = &body["components"]["schemas"];
+    for (schema, field) in [
+        ("TaskExecutionBody", "task_name"),
+        ("FlowExecutionBody", "flow_name"),
+        ("NewTaskBody", "task_name"),
+        ("NewFlowExecutionBody", "flow_name"),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(
+            property["pattern"],
+            flowexec_domain::names::IDENTIFIER_PATTERN,
+            "{schema}.{field}"
+        );
+        assert_eq!(
+            property["maxLength"],
+            flowexec_domain::names::MAX_IDENTIFIER_LEN,
+            "{schema}.{field}"
+        );
+    }
+    // Any JSON value: the empty schema, so generated clients accept every value.
+    for (schema, field) in [
+        ("TaskExecutionBody", "input"),
+        ("TaskExecutionBody", "output"),
+        ("TaskExecutionBody", "error"),
+        ("NewTaskBody", "input"),
+        ("NewFlowExecutionBody", "input"),
+    ] {
+        let property = schemas[schema]["properties"][field]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            property.keys().all(|k| k == "description"),
+            "{schema}.{field} is constrained: {property:?}"
+        );
+    }
+    let ids: Vec<&str> = body["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "repeated operation ids: {ids:?}");
     assert!(body["components"]["securitySchemes"]["api_key"].is_object());
 }
 

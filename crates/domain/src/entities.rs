@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::access::{Actor, Role};
 use crate::error::ParseError;
 use crate::ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
+use crate::json::{self, JsonRejection};
 use crate::names::{FlowName, OrganizationName, TaskName};
 use crate::status::TaskStatus;
 
@@ -91,6 +92,19 @@ impl NewFlowExecution {
                 duplicate.task_name
             )));
         }
+        // Whoever builds the command (the API, the CLI, a worker in-process),
+        // the stores receive JSON in the one form they both keep.
+        let input = stored_json(input, "input")?;
+        let tasks = tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, task)| {
+                Ok(NewTask {
+                    input: stored_json(task.input, &format!("tasks[{i}].input"))?,
+                    ..task
+                })
+            })
+            .collect::<Result<_, ParseError>>()?;
         Ok(Self {
             flow_name,
             input,
@@ -109,6 +123,25 @@ impl NewFlowExecution {
     pub fn tasks(&self) -> &[NewTask] {
         &self.tasks
     }
+}
+
+/// `value` in the canonical form of [`json::canonicalize`], or why it
+/// cannot be stored, naming `field`. (The HTTP layer has already refused,
+/// field by field, what would fail here; for it this is a no-op.)
+fn stored_json(value: Option<Value>, field: &str) -> Result<Option<Value>, ParseError> {
+    value
+        .map(|v| {
+            json::canonicalize(v, usize::MAX).map_err(|rejection| match rejection {
+                JsonRejection::Invalid(problems) => ParseError::new(
+                    problems
+                        .first()
+                        .map(|p| format!("{field}{}: {}", p.path, p.message))
+                        .unwrap_or_else(|| format!("{field} cannot be stored")),
+                ),
+                JsonRejection::TooLarge => ParseError::new(format!("{field} is too large")),
+            })
+        })
+        .transpose()
 }
 
 /// An organization, the tenant.
@@ -194,6 +227,38 @@ mod tests {
         )
         .err();
         assert!(err.is_some_and(|e| e.message().contains("'a'")));
+        Ok(())
+    }
+
+    #[test]
+    fn inputs_are_kept_in_the_stored_form_and_unstorable_ones_refused() -> Result<(), ParseError> {
+        let number = |text: &str| serde_json::from_str::<Value>(text).ok();
+        let new = NewFlowExecution::new(
+            FlowName::parse("f")?,
+            number("1e2"),
+            vec![NewTask {
+                task_name: TaskName::parse("t")?,
+                input: number("[-0.0, 1.50e1]"),
+            }],
+        )?;
+        assert_eq!(new.input().map(Value::to_string).as_deref(), Some("100"));
+        assert_eq!(
+            new.tasks()[0]
+                .input
+                .as_ref()
+                .map(Value::to_string)
+                .as_deref(),
+            Some("[0.0,15.0]")
+        );
+        let refused = NewFlowExecution::new(
+            FlowName::parse("f")?,
+            None,
+            vec![NewTask {
+                task_name: TaskName::parse("t")?,
+                input: Some(Value::String("nul\0".into())),
+            }],
+        );
+        assert!(refused.is_err_and(|e| e.message().starts_with("tasks[0].input")));
         Ok(())
     }
 

@@ -69,12 +69,20 @@ pub fn canonical_number(text: &str) -> Option<String> {
         .checked_sub(exponent)?
         .max(0);
     let significant = digits.trim_start_matches('0');
-    let int_digits = if significant.is_empty() {
-        0
-    } else {
-        point - i64::try_from(digits.len() - significant.len()).ok()?
-    };
     let limit = i64::try_from(MAX_NUMBER_DIGITS).ok()?;
+    if significant.is_empty() {
+        // Zero: only its scale is written, however large the exponent.
+        if scale > limit {
+            return None;
+        }
+        let zeros = usize::try_from(scale).ok()?;
+        return Some(if zeros == 0 {
+            "0".to_owned()
+        } else {
+            format!("0.{}", "0".repeat(zeros))
+        });
+    }
+    let int_digits = point - i64::try_from(digits.len() - significant.len()).ok()?;
     if scale > limit || int_digits > limit {
         return None;
     }
@@ -94,9 +102,8 @@ pub fn canonical_number(text: &str) -> Option<String> {
     } else {
         trimmed.to_owned()
     };
-    let zero = significant.is_empty();
     let mut out = String::with_capacity(int_part.len() + frac_part.len() + 2);
-    if negative && !zero {
+    if negative {
         out.push('-');
     }
     out.push_str(&int_part);
@@ -279,8 +286,12 @@ mod tests {
             canonical_number("5e-324").is_some(),
             "the smallest f64 fits"
         );
-        // Leading zeros do not count; a huge exponent on zero still does (scale).
+        // Leading zeros do not count; a huge exponent on zero costs nothing,
+        // a huge scale on zero is refused like any other.
         assert_eq!(canonical_number("0.001e3").as_deref(), Some("1"));
+        assert_eq!(canonical_number("0e999999999").as_deref(), Some("0"));
+        assert_eq!(canonical_number("-0.00e1").as_deref(), Some("0.0"));
+        assert!(canonical_number("0e-999999999").is_none());
         for bad in [
             "",
             "-",

@@ -12,6 +12,10 @@ use crate::error::ParseError;
 
 /// Longest task or flow name accepted.
 pub const MAX_IDENTIFIER_LEN: usize = 128;
+/// The characters of a task or flow name as a regular expression (the
+/// length is [`MAX_IDENTIFIER_LEN`] besides): what the OpenAPI document
+/// states, kept equal to [`TaskName::parse`] by a test.
+pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
 /// Longest organization name accepted.
 pub const MAX_ORGANIZATION_NAME_LEN: usize = 200;
 
@@ -143,6 +147,37 @@ mod tests {
             assert!(TaskName::parse(bad).is_err(), "{bad:?} was accepted");
             assert!(FlowName::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_published_pattern_accepts_exactly_what_parse_accepts() -> Result<(), regex::Error> {
+        let pattern = regex::Regex::new(IDENTIFIER_PATTERN)?;
+        for text in [
+            "a",
+            "extract",
+            "Load_2",
+            "step-1.b",
+            "9lives",
+            "",
+            "-lead",
+            ".hidden",
+            "_x",
+            "has space",
+            "tab\t",
+            "semi;colon",
+            "ünïcode",
+            "slash/name",
+            "a\n",
+            "x.",
+            "Z-_.",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                TaskName::parse(text).is_ok(),
+                "{text:?}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

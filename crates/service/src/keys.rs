@@ -83,11 +83,6 @@ pub fn sha256(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Whether `key` hashes to `stored`, compared in constant time.
-pub fn matches(key: &str, stored: &[u8; 32]) -> bool {
-    digest_matches(&sha256(key), Some(stored))
-}
-
 /// Whether a key's SHA-256 equals `stored`, compared in constant time. With
 /// no stored hash (an unknown key id) the comparison is still made, against
 /// a hash no key has, so that both cases do the same work.
@@ -106,7 +101,10 @@ mod tests {
         let (issued, record) = generate(OrganizationId::generate(), Role::Read, Actor::System);
         assert!(issued.plaintext.starts_with("fx_"));
         assert_eq!(parse_key_id(&issued.plaintext), Some(issued.id));
-        assert!(matches(&issued.plaintext, &record.secret_sha256));
+        assert!(digest_matches(
+            &sha256(&issued.plaintext),
+            Some(&record.secret_sha256)
+        ));
         assert_ne!(record.secret_sha256.as_slice(), issued.plaintext.as_bytes());
     }
 
@@ -126,7 +124,11 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
         let tampered = String::from_utf8(tampered).unwrap_or_default();
-        assert!(!matches(&tampered, &record.secret_sha256));
+        assert!(!digest_matches(
+            &sha256(&tampered),
+            Some(&record.secret_sha256)
+        ));
+        assert!(!digest_matches(&sha256(&tampered), None));
     }
 
     #[test]

@@ -7,4 +7,6 @@ mod service;
 
 pub use error::ServiceError;
 pub use keys::IssuedKey;
-pub use service::{CreatedOrganization, ExecutionService, Service, ServiceSettings, Store};
+pub use service::{
+    require_write, CreatedOrganization, ExecutionService, Service, ServiceSettings, Store,
+};

@@ -182,7 +182,10 @@ fn verdict_result(verdict: Verdict) -> Result<Principal, ServiceError> {
     }
 }
 
-fn require_write(principal: &Principal) -> Result<(), ServiceError> {
+/// [`ServiceError::Forbidden`] unless the principal's role may create and
+/// change executions. The use cases check it; the HTTP layer also checks it
+/// before reading a body, so a key that may not write costs no parsing.
+pub fn require_write(principal: &Principal) -> Result<(), ServiceError> {
     if principal.role.can_write() {
         Ok(())
     } else {

@@ -1,7 +1,7 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use flowexec_domain::FlowExecutionId;
-use flowexec_service::ExecutionService;
+use flowexec_service::{require_write, ExecutionService};
 
 use super::{body, parse_id};
 use crate::auth::{as_caller, authenticate, BearerKey};
@@ -35,6 +35,7 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let service = service.into_inner();
     let principal = authenticate(&service, key).await?;
+    require_write(&principal)?;
     let body = json_body::read(&req, payload, &settings).await?;
     let new = body::new_flow_execution(&body)?;
     let created = blocking::run(move || service.create_flow_execution(&principal, new)).await?;
