@@ -52,9 +52,11 @@ def key_timing(address, key, n):
     cached_wrong = [timed(repeat_wrong) for _ in range(n)]
     u, w = statistics.median(unknown), statistics.median(wrong)
     cu, cw = statistics.median(cached_unknown), statistics.median(cached_wrong)
+    within = "yes" if 0.9 <= w / u <= 1.1 and 0.9 <= cw / cu <= 1.1 else "NO"
     print(
         f"RESULT unknown_us={u:.0f} wrong_secret_us={w:.0f} ratio={w / u:.3f} "
-        f"cached_unknown_us={cu:.0f} cached_wrong_secret_us={cw:.0f} cached_ratio={cw / cu:.3f}"
+        f"cached_unknown_us={cu:.0f} cached_wrong_secret_us={cw:.0f} cached_ratio={cw / cu:.3f} "
+        f"within_10_percent={within}"
     )
 
 

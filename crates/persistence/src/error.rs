@@ -49,14 +49,24 @@ fn from_diesel(error: DieselError) -> RepoError {
         DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
             RepoError::NotFound
         }
+        lost if connection_lost(&lost) => {
+            RepoError::Unavailable(anyhow::anyhow!("the database connection was lost: {lost}"))
+        }
+        other => RepoError::Unknown(other.into()),
+    }
+}
+
+/// Whether `error` says the connection itself is gone (as opposed to a
+/// statement failing on a healthy connection), including a commit that
+/// failed for it (whose rollback then failed too).
+pub(crate) fn connection_lost(error: &DieselError) -> bool {
+    match error {
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            info,
-        ) => RepoError::Unavailable(anyhow::anyhow!(
-            "the database connection was lost: {}",
-            info.message()
-        )),
-        other => RepoError::Unknown(other.into()),
+            _,
+        ) => true,
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => connection_lost(commit_error),
+        _ => false,
     }
 }
 

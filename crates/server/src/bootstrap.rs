@@ -15,7 +15,8 @@ use crate::with_store;
 
 /// On first start (no organization at all), creates organization `default`
 /// and an admin key, prints the key once to stderr with an example, and
-/// writes it to `<data_dir>/admin-key` (mode 0600). Later starts do nothing.
+/// saves it in `data_dir` (mode 0600) under the store's file name
+/// ([`key_file_name`]). Later starts do nothing.
 pub(crate) fn bootstrap(
     settings: &Settings,
     backend: &Backend,
@@ -84,7 +85,7 @@ fn key_file_name(settings: &Settings, backend: &Backend) -> String {
             format!(
                 "admin-key.postgres-{}-{}-{}",
                 slug(&part(|u| u.host_str().map(str::to_owned))),
-                part(|u| u.port().map(|p| p.to_string())),
+                part(|u| Some(u.port().unwrap_or(5432).to_string())),
                 slug(&part(|u| Some(u.path().trim_start_matches('/').to_owned())))
             )
         }

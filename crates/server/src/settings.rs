@@ -23,9 +23,9 @@
 //!   `server.shutdown_timeout_secs` (default 30)
 //! - `bootstrap.enabled` — on first start (no organization yet) create
 //!   organization `default` and an admin key (default true)
-//! - `auth.key_cache_secs` — how long verified key credentials are reused
-//!   without a database lookup (default 10; 0 disables; a revoked key
-//!   stops working within this time)
+//! - `auth.key_cache_secs` — how long an authentication verdict (a valid
+//!   key's principal, or a refusal) is reused without a database lookup
+//!   (default 10; 0 disables; a revoked key stops working within this time)
 //! - `log.format` — `text` or `json` (default `text`); `log.level` — an
 //!   `EnvFilter` directive (default `info`; `RUST_LOG` wins when set)
 
@@ -73,11 +73,15 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
 }
 
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 impl ServerSettings {
     /// `workers`, or one per core.
     pub fn worker_count(&self) -> usize {
-        self.workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        self.workers.unwrap_or_else(cores)
     }
 }
 
@@ -125,8 +129,7 @@ const POOL_PER_CORE: u32 = 2;
 
 /// The built-in defaults, the computed ones included.
 fn defaults_builder() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let pool = u32::try_from(cores)
+    let pool = u32::try_from(cores())
         .unwrap_or(u32::MAX)
         .saturating_mul(POOL_PER_CORE)
         .max(2);
@@ -231,10 +234,9 @@ mod tests {
         assert_eq!(defaults.database.url, None, "no database.url means SQLite");
         assert_eq!(defaults.data_dir, PathBuf::from("./flowexec-data"));
         assert!(defaults.bootstrap.enabled);
-        let cores = std::thread::available_parallelism().map_or(1, usize::from) as u32;
         assert_eq!(
             (defaults.database.pool_size, defaults.auth.key_cache_secs),
-            ((2 * cores).max(2), 10)
+            ((2 * cores() as u32).max(2), 10)
         );
         assert_eq!(defaults.log.format, LogFormat::Text);
 

@@ -49,7 +49,7 @@ impl Write for LossyStderr {
 /// Keeps the background writer alive; dropping it writes what is queued.
 #[must_use = "dropping Telemetry stops the log writer"]
 pub struct Telemetry {
-    guard: Option<WorkerGuard>,
+    _guard: Option<WorkerGuard>,
     queue: Option<tracing_appender::non_blocking::ErrorCounter>,
 }
 
@@ -58,12 +58,6 @@ impl Telemetry {
     pub fn dropped_lines(&self) -> u64 {
         let queued = self.queue.as_ref().map_or(0, |q| q.dropped_lines() as u64);
         queued + UNWRITTEN_LINES.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Telemetry {
-    fn drop(&mut self) {
-        drop(self.guard.take());
     }
 }
 
@@ -95,13 +89,13 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
     };
     Ok(match result {
         Ok(()) => Telemetry {
-            guard: Some(guard),
+            _guard: Some(guard),
             queue: Some(queue),
         },
         // Already initialised (tests start several servers in one process):
         // the first subscriber stays, with its writer.
         Err(_) => Telemetry {
-            guard: None,
+            _guard: None,
             queue: None,
         },
     })

@@ -74,6 +74,14 @@ pub fn migrate_up_to(
         let pending = conn
             .pending_migrations(MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("listing pending migrations failed: {e}"))?;
+        if let Some(last) = last {
+            anyhow::ensure!(
+                pending
+                    .iter()
+                    .any(|m| m.name().version().to_string() == last),
+                "no pending migration has version {last}"
+            );
+        }
         for migration in pending {
             let version = conn
                 .run_migration(&*migration)

@@ -23,10 +23,9 @@ use std::sync::Arc;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, R2D2Connection};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection;
 
-use crate::error::StoreError;
+use crate::error::{connection_lost, StoreError};
 
 /// A pooled connection and what is known of its health.
 pub(crate) struct PgConn {
@@ -105,14 +104,7 @@ impl ManageConnection for PgManager {
     }
 }
 
-/// Whether `error` says the connection itself is gone (as opposed to a
-/// statement failing on a healthy connection).
-pub(crate) fn connection_lost(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Diesel(DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        ))
-    )
+/// Whether a unit of work failed because its connection is gone.
+pub(crate) fn lost(error: &StoreError) -> bool {
+    matches!(error, StoreError::Diesel(e) if connection_lost(e))
 }

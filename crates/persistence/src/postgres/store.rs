@@ -9,7 +9,7 @@ use flowexec_domain::{RepoError, Tenant};
 
 use crate::error::StoreError;
 use crate::pool::PoolSettings;
-use crate::postgres::pool::{connection_lost, PgManager, PoolHealth};
+use crate::postgres::pool::{lost, PgManager, PoolHealth};
 use crate::postgres::tenant::in_tenant;
 
 /// The PostgreSQL implementation of every port. Cheap to clone: clones
@@ -64,7 +64,7 @@ impl PgStore {
             let mut pooled = self.pool.get().map_err(StoreError::from)?;
             match attempt(&mut pooled.conn) {
                 Ok(value) => return Ok(value),
-                Err((error, nothing_done)) if connection_lost(&error) => {
+                Err((error, nothing_done)) if lost(&error) => {
                     self.health.lost(&mut pooled);
                     drop(pooled);
                     if nothing_done && !retried {
@@ -115,5 +115,81 @@ impl PgStore {
     ) -> Result<T, RepoError> {
         let mut pooled = self.pool.get().map_err(StoreError::from)?;
         work(&mut pooled.conn).map_err(RepoError::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use diesel::prelude::*;
+    use diesel::sql_types::Integer;
+    use flowexec_domain::ports::HealthCheck;
+    use flowexec_domain::{OrganizationId, RepoError, Tenant};
+    use flowexec_testkit::TestDb;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+
+    /// Ends the session `conn` is on, from another connection, as a failover
+    /// or `pg_terminate_backend` would.
+    fn kill_session_of(
+        conn: &mut PgConnection,
+        admin: &mut PgConnection,
+    ) -> Result<(), StoreError> {
+        let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(conn)?
+            .pid;
+        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})")).execute(admin)?;
+        Ok(())
+    }
+
+    fn setup() -> anyhow::Result<(TestDb, PgStore, PgConnection, Tenant)> {
+        let db = TestDb::new()?;
+        let store = PgStore::connect(&db.app_url(), &PoolSettings::default())?;
+        let admin = PgConnection::establish(&db.admin_url())?;
+        Ok((db, store, admin, Tenant::new(OrganizationId::generate())))
+    }
+
+    #[test]
+    fn work_whose_connection_is_lost_before_it_commits_runs_again_on_a_fresh_one(
+    ) -> anyhow::Result<()> {
+        let (_db, store, mut admin, tenant) = setup()?;
+        let attempts = Cell::new(0);
+        store.tenant_tx(tenant, |conn| {
+            attempts.set(attempts.get() + 1);
+            if attempts.get() == 1 {
+                kill_session_of(conn, &mut admin)?;
+            }
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })?;
+        assert_eq!(attempts.get(), 2);
+        store.ping()?;
+        Ok(())
+    }
+
+    #[test]
+    fn work_whose_connection_is_lost_while_committing_is_unavailable_and_not_run_again(
+    ) -> anyhow::Result<()> {
+        let (_db, store, mut admin, tenant) = setup()?;
+        let attempts = Cell::new(0);
+        let outcome = store.tenant_tx(tenant, |conn| {
+            attempts.set(attempts.get() + 1);
+            kill_session_of(conn, &mut admin)
+        });
+        assert!(
+            matches!(outcome, Err(RepoError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(attempts.get(), 1, "a commit of unknown outcome was retried");
+        // The pool recovered: the next unit of work succeeds.
+        store.ping()?;
+        Ok(())
     }
 }

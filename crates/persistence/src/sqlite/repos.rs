@@ -1,6 +1,5 @@
 //! The ports on SQLite. Every query filters by the tenant's organization.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::{
@@ -9,21 +8,21 @@ use flowexec_domain::ports::{
 };
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionDetail, FlowExecutionId,
-    NewApiKey, NewFlowExecution, Organization, OrganizationId, OrganizationName, RepoError,
-    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
+    NewApiKey, NewFlowExecution, Organization, OrganizationName, RepoError, StatusChange,
+    TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
 };
 
 use super::rows::{
     json_text, uuid, NewSqliteEventRow, NewSqliteTaskExecutionRow, SqliteEventRow,
-    SqliteFlowExecutionRow, SqliteTaskExecutionRow,
+    SqliteFlowExecutionRow, SqliteOrganizationRow, SqliteTaskExecutionRow,
 };
 use super::schema::{
     api_keys, flow_executions as fe, organizations, task_execution_events as ev,
     task_executions as te,
 };
 use super::{now, SqliteStore};
-use crate::error::{allowed_sources, corrupt, StoreError};
-use crate::rows::{ApiKeyLookupRow, EventRow, FlowExecutionRow, TaskExecutionRow};
+use crate::error::{allowed_sources, StoreError};
+use crate::rows::{ApiKeyLookupRow, EventRow, FlowExecutionRow, OrganizationRow, TaskExecutionRow};
 
 fn org_text(tenant: Tenant) -> String {
     tenant.organization_id().to_string()
@@ -324,25 +323,12 @@ impl OrganizationRepository for SqliteStore {
 
     fn list_organizations(&self) -> Result<Vec<Organization>, RepoError> {
         self.read(|conn| {
-            let rows: Vec<(String, String, DateTime<Utc>)> = organizations::table
+            let rows = organizations::table
                 .order((organizations::created_at.asc(), organizations::id.asc()))
-                .select((
-                    organizations::id,
-                    organizations::name,
-                    organizations::created_at,
-                ))
+                .select(SqliteOrganizationRow::as_select())
                 .load(conn)?;
             rows.into_iter()
-                .map(
-                    |(id, name, created_at)| -> Result<Organization, StoreError> {
-                        Ok(Organization {
-                            id: OrganizationId::from_uuid(uuid(&id)?),
-                            name: OrganizationName::parse(name)
-                                .map_err(|e| corrupt("organization name", e))?,
-                            created_at,
-                        })
-                    },
-                )
+                .map(|row| Ok(Organization::try_from(OrganizationRow::try_from(row)?)?))
                 .collect()
         })
     }

@@ -8,9 +8,9 @@ use diesel::result::Error as DieselError;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::schema::{flow_executions, task_execution_events, task_executions};
+use super::schema::{flow_executions, organizations, task_execution_events, task_executions};
 use crate::error::corrupt;
-use crate::rows::{EventRow, FlowExecutionRow, TaskExecutionRow};
+use crate::rows::{EventRow, FlowExecutionRow, OrganizationRow, TaskExecutionRow};
 
 pub(crate) fn uuid(text: &str) -> Result<Uuid, DieselError> {
     Uuid::parse_str(text).map_err(|e| corrupt("UUID", e))
@@ -145,6 +145,26 @@ impl TryFrom<SqliteEventRow> for EventRow {
             to_status: row.to_status,
             actor: row.actor,
             reason: row.reason,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = organizations, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct SqliteOrganizationRow {
+    id: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<SqliteOrganizationRow> for OrganizationRow {
+    type Error = DieselError;
+
+    fn try_from(row: SqliteOrganizationRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: uuid(&row.id)?,
+            name: row.name,
             created_at: row.created_at,
         })
     }
