@@ -26,7 +26,9 @@ ensure_postgres
 trap stop_throwaway_postgres EXIT
 parse_pg_url "$PG_SUPERUSER_URL"
 unset DATABASE_URL
-encoded=$(printf '%s' "$password" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
+# A password with characters a URL reserves is percent-encoded whole.
+encoded=$password
+[[ $password =~ ^[A-Za-z0-9._~-]+$ ]] || encoded=$(printf '%s' "$password" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
 export FLOWEXEC__DATABASE__URL="postgres://flowexec_app:${encoded}@${PG_HOST}:${PG_PORT}/${database}"
 export FLOWEXEC__DATABASE__ADMIN_URL="postgres://${PG_USERINFO}${PG_HOST}:${PG_PORT}/${database}"
 

@@ -61,7 +61,7 @@ fn key_file_name(settings: &Settings, backend: &Backend) -> String {
     let slug = |text: &str| -> String {
         text.chars()
             .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_') {
                     c
                 } else {
                     '-'
