@@ -363,71 +363,61 @@ async fn create_answers_201_with_a_location_and_passes_the_parsed_command() {
     assert_eq!(created[0].tasks()[0].input, Some(json!(5)));
 }
 
+/// `POST /flow-executions` with `key`.
+fn post_as(key: &str) -> TestRequest {
+    TestRequest::post()
+        .uri("/flow-executions")
+        .insert_header(bearer(key))
+}
+
+/// `POST /flow-executions` with the write key and `text` as a JSON body.
+fn raw_json(text: &str) -> TestRequest {
+    post_as(WRITE_KEY)
+        .insert_header(("content-type", "application/json"))
+        .set_payload(text.to_owned())
+}
+
 #[actix_web::test]
 async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
     let cases: Vec<(TestRequest, StatusCode, &str)> = vec![
         (
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(READ_KEY))
-                .set_json(json!({"flow_name": "f", "tasks": [{"task_name": "a"}]})),
+            post_as(READ_KEY).set_json(json!({"flow_name": "f", "tasks": [{"task_name": "a"}]})),
             StatusCode::FORBIDDEN,
             "forbidden",
         ),
         (
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(WRITE_KEY))
+            post_as(WRITE_KEY)
                 .insert_header(("content-type", "text/plain"))
                 .set_payload("{}"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
         (
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(WRITE_KEY))
-                .insert_header(("content-type", "application/json"))
-                .set_payload("{\"flow_name\": "),
+            raw_json("{\"flow_name\": "),
             StatusCode::BAD_REQUEST,
             "malformed_request",
         ),
         (
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(WRITE_KEY))
+            post_as(WRITE_KEY)
                 .set_json(json!({"flow_name": "f", "tasks": [{"task_name": "x".repeat(2000)}]})),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
         (
             // 70 bytes that would be 2,000 once its numbers are written out.
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(WRITE_KEY))
-                .insert_header(("content-type", "application/json"))
-                .set_payload(
-                    r#"{"flow_name": "f", "tasks": [{"task_name": "t", "input": [1e999, 1e999]}]}"#,
-                ),
+            raw_json(
+                r#"{"flow_name": "f", "tasks": [{"task_name": "t", "input": [1e999, 1e999]}]}"#,
+            ),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
         (
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(WRITE_KEY))
-                .insert_header(("content-type", "application/json"))
-                .set_payload(
-                    r#"{"flow_name": "f", "flow_name": "g", "tasks": [{"task_name": "t"}]}"#,
-                ),
+            raw_json(r#"{"flow_name": "f", "flow_name": "g", "tasks": [{"task_name": "t"}]}"#),
             StatusCode::BAD_REQUEST,
             "malformed_request",
         ),
         (
-            TestRequest::post()
-                .uri("/flow-executions")
-                .insert_header(bearer(WRITE_KEY))
-                .set_json(json!({"flow_name": "", "tasks": "no"})),
+            post_as(WRITE_KEY).set_json(json!({"flow_name": "", "tasks": "no"})),
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         ),
