@@ -9,9 +9,9 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use flowexec_domain::Principal;
-use flowexec_service::ExecutionService;
+use flowexec_service::Authenticate;
 
 use crate::blocking;
 use crate::error::ApiError;
@@ -53,15 +53,12 @@ fn record(principal: &Principal) {
 /// The caller's principal: from the service's cached verdict, or else
 /// looked up on the blocking pool. An invalid key is a 401.
 pub(crate) async fn authenticate(
-    service: &Arc<dyn ExecutionService>,
+    auth: Arc<dyn Authenticate>,
     key: BearerKey,
 ) -> Result<Principal, ApiError> {
-    let principal = match service.authenticate_cached(&key.0) {
+    let principal = match auth.authenticate_cached(&key.0) {
         Some(known) => known?,
-        None => {
-            let service = service.clone();
-            blocking::run(move || service.authenticate(&key.0)).await?
-        }
+        None => blocking::run(move || auth.authenticate(&key.0)).await?,
     };
     record(&principal);
     Ok(principal)
@@ -71,26 +68,25 @@ pub(crate) async fn authenticate(
 /// pool: one trip there in all, even when the key must be looked up. An
 /// invalid key is a 401 before `work` runs.
 pub(crate) async fn as_caller<T, F>(
-    service: web::Data<dyn ExecutionService>,
+    auth: Arc<dyn Authenticate>,
     key: BearerKey,
     work: F,
 ) -> Result<T, ApiError>
 where
-    F: FnOnce(&dyn ExecutionService, &Principal) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Principal) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let service = service.into_inner();
-    let known = match service.authenticate_cached(&key.0) {
+    let known = match auth.authenticate_cached(&key.0) {
         Some(known) => Some(known?),
         None => None,
     };
     blocking::run(move || {
         let principal = match known {
             Some(principal) => principal,
-            None => service.authenticate(&key.0)?,
+            None => auth.authenticate(&key.0)?,
         };
         record(&principal);
-        work(&*service, &principal)
+        work(&principal)
     })
     .await
 }

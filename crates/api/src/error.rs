@@ -9,8 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use flowexec_service::ServiceError;
-use serde::Serialize;
-use utoipa::ToSchema;
+pub use flowexec_wire::{FieldError, Problem};
 
 use crate::request_context;
 
@@ -113,14 +112,6 @@ impl ErrorKind {
     }
 }
 
-/// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// A JSON path into the body, e.g. `tasks[2].task_name`.
-    pub field: String,
-    pub message: String,
-}
-
 /// An error answer. Build it from a `ServiceError` or with the constructors;
 /// `detail` is always safe to show (internal causes are logged, not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,24 +121,6 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// The methods a path answers, for the `Allow` header of a 405.
     allow: Option<Arc<str>>,
-}
-
-/// The RFC 9457 problem details body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the kind of problem: `urn:flowexec:problem:<code>`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub title: &'static str,
-    pub status: u16,
-    pub detail: String,
-    /// Stable, machine-readable snake_case code.
-    pub code: &'static str,
-    /// The request's id, as in the `X-Request-Id` response header.
-    pub request_id: String,
-    /// The invalid fields; present only for `validation_failed`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -213,10 +186,10 @@ impl ApiError {
         let (status, code, title) = self.kind.spec();
         Problem {
             type_: format!("urn:flowexec:problem:{code}"),
-            title,
+            title: title.to_owned(),
             status: status.as_u16(),
             detail: self.detail.clone(),
-            code,
+            code: code.to_owned(),
             request_id: request_context::current_request_id(),
             errors: self.errors.clone(),
         }
@@ -277,10 +250,15 @@ impl From<ServiceError> for ApiError {
                 format!("this operation needs a key with role {required}"),
             ),
             ServiceError::NotFound => Self::not_found(),
-            ServiceError::Conflict(what) => Self::new(
-                ErrorKind::Conflict,
-                format!("the request conflicts with an existing resource ({what})"),
-            ),
+            // The cause names a database constraint: logged, never shown, so
+            // that both stores answer the same.
+            ServiceError::Conflict(what) => {
+                tracing::info!(conflict = %what, "conflict");
+                Self::new(
+                    ErrorKind::Conflict,
+                    "the request conflicts with an existing resource",
+                )
+            }
             ServiceError::InvalidTransition { current, requested } => Self::new(
                 ErrorKind::InvalidTransition,
                 format!("cannot move a task execution from {current} to {requested}; its current status is {current}"),

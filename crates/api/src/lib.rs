@@ -2,13 +2,13 @@
 
 mod auth;
 mod blocking;
-mod dto;
 mod error;
 mod handlers;
 mod held_body;
 mod json_body;
 mod openapi;
 mod request_context;
+mod request_schema;
 mod shutdown;
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
-use flowexec_service::ExecutionService;
+use flowexec_service::{Authenticate, ExecutionUseCases, Readiness};
 
 pub use auth::BearerKey;
 pub use error::{ApiError, ErrorKind, FieldError};
@@ -47,10 +47,18 @@ impl Default for ApiSettings {
     }
 }
 
+/// The use cases the API serves, by capability.
+#[derive(Clone)]
+pub struct ApiServices {
+    pub auth: Arc<dyn Authenticate>,
+    pub executions: Arc<dyn ExecutionUseCases>,
+    pub readiness: Arc<dyn Readiness>,
+}
+
 /// The whole application: routes, extractors' configuration, error
 /// handling and the request-context middleware.
 pub fn build_app(
-    service: Arc<dyn ExecutionService>,
+    services: ApiServices,
     settings: &ApiSettings,
 ) -> App<
     impl ServiceFactory<
@@ -62,7 +70,9 @@ pub fn build_app(
     >,
 > {
     App::new()
-        .app_data(web::Data::from(service))
+        .app_data(web::Data::from(services.auth))
+        .app_data(web::Data::from(services.executions))
+        .app_data(web::Data::from(services.readiness))
         .app_data(web::Data::new(settings.clone()))
         .configure(handlers::routes)
         .default_service(web::to(handlers::not_found))

@@ -1,150 +1,115 @@
-//! Handler tests against a fake service: the HTTP contract (status codes,
-//! problem bodies, headers) without a database.
+//! The HTTP layer over the real use cases on a real SQLite store (a
+//! temporary file each): status codes, problem bodies, headers. A fake
+//! appears only where a fault must be injected (a 500, a 503).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use chrono::Utc;
-use flowexec_api::{build_app, ApiSettings};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use flowexec_api::{build_app, ApiServices, ApiSettings};
 use flowexec_domain::{
-    Actor, ApiKeyId, FlowExecution, FlowExecutionDetail, FlowExecutionId, NewFlowExecution,
-    OrganizationId, Principal, Role, TaskExecution, TaskExecutionId, TaskName, TaskStatus,
+    Actor, FlowExecutionDetail, FlowExecutionId, FlowName, NewFlowExecution, NewTask,
+    OrganizationName, Principal, Role, TaskExecution, TaskExecutionId, TaskName,
 };
-use flowexec_service::{ExecutionService, ServiceError};
+use flowexec_persistence::SqliteStore;
+use flowexec_service::{
+    Admin, ExecutionUseCases, Executions, KeyAuthenticator, KeyCacheSettings, Readiness,
+    ServiceError, StoreReadiness,
+};
+use flowexec_testkit::TestSqlite;
 use serde_json::{json, Value};
 
-const WRITE_KEY: &str = "fx_write";
-const READ_KEY: &str = "fx_read";
-
-/// Knows two keys, one task execution, and records what it was asked to
-/// create. `fail_with` makes every data call fail.
-struct FakeService {
-    org: OrganizationId,
-    task: TaskExecution,
-    created: Mutex<Vec<NewFlowExecution>>,
-    fail_with: Option<fn() -> ServiceError>,
+/// The use cases over one SQLite file, with a write key and a read key of
+/// one organization.
+struct World {
+    db: TestSqlite,
+    services: ApiServices,
+    write_key: String,
+    read_key: String,
+    store: SqliteStore,
 }
 
-impl FakeService {
+impl World {
     fn new() -> Self {
-        let org = OrganizationId::generate();
-        let now = Utc::now();
-        let task = TaskExecution {
-            id: TaskExecutionId::generate(),
-            flow_execution_id: FlowExecutionId::generate(),
-            organization_id: org,
-            task_name: TaskName::parse("extract").unwrap_or_else(|_| unreachable!()),
-            execution_index: 2,
-            status: TaskStatus::Failed,
-            input: Some(json!({"a": [1, "x", null]})),
-            output: None,
-            error: Some(json!({"message": "boom"})),
-            modified_by: Actor::ServiceAccount,
-            created_at: now,
-            updated_at: now,
-            started_at: Some(now),
-            completed_at: Some(now),
+        let db = TestSqlite::new().unwrap_or_else(|e| panic!("{e}"));
+        let store = db.open(4).unwrap_or_else(|e| panic!("{e}"));
+        let admin = Admin::new(store.clone());
+        let org = admin
+            .create_organization(&OrganizationName::parse("acme").unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = |role| {
+            admin
+                .create_api_key(org.organization.id, role, Actor::Integration)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .plaintext
         };
+        let (write_key, read_key) = (key(Role::Write), key(Role::Read));
         Self {
-            org,
-            task,
-            created: Mutex::new(Vec::new()),
-            fail_with: None,
-        }
-    }
-
-    fn failing(fail_with: fn() -> ServiceError) -> Self {
-        Self {
-            fail_with: Some(fail_with),
-            ..Self::new()
-        }
-    }
-
-    fn check(&self) -> Result<(), ServiceError> {
-        self.fail_with.map_or(Ok(()), |f| Err(f()))
-    }
-}
-
-impl ExecutionService for FakeService {
-    fn authenticate(&self, key: &str) -> Result<Principal, ServiceError> {
-        let role = match key {
-            WRITE_KEY => Role::Write,
-            READ_KEY => Role::Read,
-            _ => return Err(ServiceError::Unauthorized),
-        };
-        Ok(Principal {
-            key_id: ApiKeyId::generate(),
-            organization_id: self.org,
-            role,
-            actor: Actor::Integration,
-        })
-    }
-
-    fn create_flow_execution(
-        &self,
-        principal: &Principal,
-        new: NewFlowExecution,
-    ) -> Result<FlowExecutionDetail, ServiceError> {
-        self.check()?;
-        if !principal.role.can_write() {
-            return Err(ServiceError::Forbidden {
-                required: "admin, write",
-            });
-        }
-        let now = Utc::now();
-        let detail = FlowExecutionDetail {
-            flow_execution: FlowExecution {
-                id: FlowExecutionId::generate(),
-                organization_id: self.org,
-                flow_name: new.flow_name().clone(),
-                input: new.input().cloned(),
-                modified_by: principal.actor,
-                created_at: now,
-                updated_at: now,
+            services: ApiServices {
+                auth: Arc::new(KeyAuthenticator::new(
+                    store.clone(),
+                    &KeyCacheSettings::default(),
+                )),
+                executions: Arc::new(Executions::new(store.clone())),
+                readiness: Arc::new(StoreReadiness(store.clone())),
             },
-            task_executions: vec![],
-        };
-        self.created
-            .lock()
-            .map_err(|_| ServiceError::Internal(anyhow::anyhow!("poisoned")))?
-            .push(new);
-        Ok(detail)
-    }
-
-    fn get_flow_execution(
-        &self,
-        _: &Principal,
-        _: FlowExecutionId,
-    ) -> Result<FlowExecutionDetail, ServiceError> {
-        self.check()?;
-        Err(ServiceError::NotFound)
-    }
-
-    fn get_task_execution(
-        &self,
-        _: &Principal,
-        id: TaskExecutionId,
-    ) -> Result<TaskExecution, ServiceError> {
-        self.check()?;
-        if id == self.task.id {
-            Ok(self.task.clone())
-        } else {
-            Err(ServiceError::NotFound)
+            db,
+            write_key,
+            read_key,
+            store,
         }
     }
 
-    fn ready(&self) -> Result<(), ServiceError> {
-        self.check()
+    /// A flow execution created through the use cases.
+    fn flow(&self, tasks: &[&str]) -> FlowExecutionDetail {
+        let principal = flowexec_service::Authenticate::authenticate(
+            &KeyAuthenticator::new(self.store.clone(), &KeyCacheSettings::default()),
+            &self.write_key,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let tasks = tasks
+            .iter()
+            .map(|t| NewTask {
+                task_name: TaskName::parse(*t).unwrap_or_else(|e| panic!("{e}")),
+                input: Some(json!({"a": [1, "x", null]})),
+            })
+            .collect();
+        let new = NewFlowExecution::new(
+            FlowName::parse("etl").unwrap_or_else(|e| panic!("{e}")),
+            None,
+            tasks,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        self.services
+            .executions
+            .create_flow_execution(&principal, new)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Rows in a table.
+    fn count(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = SqliteConnection::establish(&self.db.path().to_string_lossy())
+            .unwrap_or_else(|e| panic!("{e}"));
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<Count>(&mut conn)
+            .map(|c| c.n)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
 async fn call(
-    service: Arc<FakeService>,
+    services: ApiServices,
     settings: &ApiSettings,
     request: TestRequest,
 ) -> (StatusCode, actix_web::http::header::HeaderMap, Value) {
-    let app = test::init_service(build_app(service, settings)).await;
+    let app = test::init_service(build_app(services, settings)).await;
     let response = test::call_service(&app, request.to_request()).await;
     let status = response.status();
     let headers = response.headers().clone();
@@ -186,14 +151,14 @@ fn assert_problem(
 
 #[actix_web::test]
 async fn get_task_execution_returns_every_field_of_the_seed() {
-    let fake = Arc::new(FakeService::new());
-    let id = fake.task.id;
+    let world = World::new();
+    let task = world.flow(&["extract"]).task_executions[0].clone();
     let (status, headers, body) = call(
-        fake.clone(),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::get()
-            .uri(&format!("/task-executions/{id}"))
-            .insert_header(bearer(READ_KEY)),
+            .uri(&format!("/task-executions/{}", task.id))
+            .insert_header(bearer(&world.read_key)),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -220,10 +185,10 @@ async fn get_task_execution_returns_every_field_of_the_seed() {
     ];
     expected.sort_unstable();
     assert_eq!(fields, expected);
-    assert_eq!(body["id"], id.to_string());
-    assert_eq!(body["status"], "failed");
-    assert_eq!(body["execution_index"], 2);
-    assert_eq!(body["modified_by"], "service-account");
+    assert_eq!(body["id"], task.id.to_string());
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["execution_index"], 0);
+    assert_eq!(body["modified_by"], "integration");
     assert_eq!(body["input"], json!({"a": [1, "x", null]}));
     assert_eq!(body["output"], Value::Null);
     assert!(body["created_at"]
@@ -233,18 +198,20 @@ async fn get_task_execution_returns_every_field_of_the_seed() {
 
 #[actix_web::test]
 async fn a_missing_wrong_scheme_or_unknown_key_is_a_401() {
+    let world = World::new();
+    let task = world.flow(&["t"]).task_executions[0].id;
     for auth in [
         None,
         Some("Basic Zm9vOmJhcg=="),
         Some("Bearer"),
         Some("Bearer fx_nope"),
     ] {
-        let fake = Arc::new(FakeService::new());
-        let mut request = TestRequest::get().uri(&format!("/task-executions/{}", fake.task.id));
+        let mut request = TestRequest::get().uri(&format!("/task-executions/{task}"));
         if let Some(value) = auth {
             request = request.insert_header(("Authorization", value));
         }
-        let (status, headers, body) = call(fake, &ApiSettings::default(), request).await;
+        let (status, headers, body) =
+            call(world.services.clone(), &ApiSettings::default(), request).await;
         assert_problem(
             status,
             &headers,
@@ -263,13 +230,14 @@ async fn a_missing_wrong_scheme_or_unknown_key_is_a_401() {
 
 #[actix_web::test]
 async fn a_well_formed_request_id_is_echoed_and_a_bad_one_replaced() {
+    let world = World::new();
     for (sent, echoed) in [
         ("client-42.a:b/c", true),
         ("has space", false),
         ("<script>", false),
     ] {
         let (_, headers, body) = call(
-            Arc::new(FakeService::new()),
+            world.services.clone(),
             &ApiSettings::default(),
             TestRequest::get()
                 .uri("/task-executions/not-a-uuid")
@@ -288,8 +256,9 @@ async fn a_well_formed_request_id_is_echoed_and_a_bad_one_replaced() {
 
 #[actix_web::test]
 async fn an_invalid_key_is_a_401_even_when_the_id_is_malformed_too() {
+    let world = World::new();
     let (status, headers, body) = call(
-        Arc::new(FakeService::new()),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::get()
             .uri("/task-executions/123")
@@ -307,12 +276,13 @@ async fn an_invalid_key_is_a_401_even_when_the_id_is_malformed_too() {
 
 #[actix_web::test]
 async fn a_non_uuid_id_is_a_400_and_an_unknown_one_a_404() {
+    let world = World::new();
     let (status, headers, body) = call(
-        Arc::new(FakeService::new()),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::get()
             .uri("/task-executions/123")
-            .insert_header(bearer(READ_KEY)),
+            .insert_header(bearer(&world.read_key)),
     )
     .await;
     assert_problem(
@@ -324,25 +294,25 @@ async fn a_non_uuid_id_is_a_400_and_an_unknown_one_a_404() {
     );
 
     let (status, headers, body) = call(
-        Arc::new(FakeService::new()),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::get()
             .uri(&format!("/task-executions/{}", TaskExecutionId::generate()))
-            .insert_header(bearer(READ_KEY)),
+            .insert_header(bearer(&world.read_key)),
     )
     .await;
     assert_problem(status, &headers, &body, StatusCode::NOT_FOUND, "not_found");
 }
 
 #[actix_web::test]
-async fn create_answers_201_with_a_location_and_passes_the_parsed_command() {
-    let fake = Arc::new(FakeService::new());
+async fn create_answers_201_with_a_location_and_stores_the_parsed_command() {
+    let world = World::new();
     let (status, headers, body) = call(
-        fake.clone(),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::post()
             .uri("/flow-executions")
-            .insert_header(bearer(WRITE_KEY))
+            .insert_header(bearer(&world.write_key))
             .set_json(json!({"flow_name": "etl", "tasks": [{"task_name": "a", "input": 5}]})),
     )
     .await;
@@ -358,9 +328,9 @@ async fn create_answers_201_with_a_location_and_passes_the_parsed_command() {
             body["id"].as_str().unwrap_or_default()
         )
     );
-    let created = fake.created.lock().map(|c| c.clone()).unwrap_or_default();
-    assert_eq!(created.len(), 1);
-    assert_eq!(created[0].tasks()[0].input, Some(json!(5)));
+    assert_eq!(body["task_executions"][0]["input"], json!(5));
+    assert_eq!(body["modified_by"], "integration");
+    assert_eq!(world.count("task_executions"), 1);
 }
 
 /// `POST /flow-executions` with `key`.
@@ -370,35 +340,37 @@ fn post_as(key: &str) -> TestRequest {
         .insert_header(bearer(key))
 }
 
-/// `POST /flow-executions` with the write key and `text` as a JSON body.
-fn raw_json(text: &str) -> TestRequest {
-    post_as(WRITE_KEY)
+/// `POST /flow-executions` with `key` and `text` as a JSON body.
+fn raw_json(key: &str, text: &str) -> TestRequest {
+    post_as(key)
         .insert_header(("content-type", "application/json"))
         .set_payload(text.to_owned())
 }
 
 #[actix_web::test]
 async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
+    let world = World::new();
+    let (write, read) = (world.write_key.as_str(), world.read_key.as_str());
     let cases: Vec<(TestRequest, StatusCode, &str)> = vec![
         (
-            post_as(READ_KEY).set_json(json!({"flow_name": "f", "tasks": [{"task_name": "a"}]})),
+            post_as(read).set_json(json!({"flow_name": "f", "tasks": [{"task_name": "a"}]})),
             StatusCode::FORBIDDEN,
             "forbidden",
         ),
         (
-            post_as(WRITE_KEY)
+            post_as(write)
                 .insert_header(("content-type", "text/plain"))
                 .set_payload("{}"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
         ),
         (
-            raw_json("{\"flow_name\": "),
+            raw_json(write, "{\"flow_name\": "),
             StatusCode::BAD_REQUEST,
             "malformed_request",
         ),
         (
-            post_as(WRITE_KEY)
+            post_as(write)
                 .set_json(json!({"flow_name": "f", "tasks": [{"task_name": "x".repeat(2000)}]})),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -406,26 +378,36 @@ async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
         (
             // 70 bytes that would be 2,000 once its numbers are written out.
             raw_json(
+                write,
                 r#"{"flow_name": "f", "tasks": [{"task_name": "t", "input": [1e999, 1e999]}]}"#,
             ),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
         ),
         (
-            raw_json(r#"{"flow_name": "f", "flow_name": "g", "tasks": [{"task_name": "t"}]}"#),
+            raw_json(
+                write,
+                r#"{"flow_name": "f", "flow_name": "g", "tasks": [{"task_name": "t"}]}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "malformed_request",
         ),
         (
-            post_as(WRITE_KEY).set_json(json!({"flow_name": "", "tasks": "no"})),
+            post_as(write).set_json(json!({"flow_name": "", "tasks": "no"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            post_as(write).set_json(
+                json!({"flow_name": "f", "tasks": [{"task_name": "a"}, {"task_name": "a"}]}),
+            ),
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         ),
     ];
     for (request, expected, code) in cases {
-        let fake = Arc::new(FakeService::new());
         let (status, headers, body) = call(
-            fake.clone(),
+            world.services.clone(),
             &ApiSettings {
                 max_body_bytes: 1024,
                 ..ApiSettings::default()
@@ -434,32 +416,77 @@ async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
         )
         .await;
         assert_problem(status, &headers, &body, expected, code);
-        assert!(
-            fake.created.lock().map(|c| c.is_empty()).unwrap_or(false),
+        assert_eq!(
+            world.count("flow_executions"),
+            0,
             "{code}: something was created"
         );
-        if code == "validation_failed" {
-            assert_eq!(
-                body["errors"],
-                json!([
-                    {"field": "flow_name", "message": "must not be empty"},
-                    {"field": "tasks", "message": "must be an array"},
-                ])
-            );
-        }
+    }
+    let (_, _, body) = call(
+        world.services.clone(),
+        &ApiSettings::default(),
+        post_as(write).set_json(json!({"flow_name": "", "tasks": "no"})),
+    )
+    .await;
+    assert_eq!(
+        body["errors"],
+        json!([
+            {"field": "flow_name", "message": "must be at least 1 character(s) long"},
+            {"field": "flow_name", "message": "must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            {"field": "tasks", "message": "must be an array"},
+        ])
+    );
+}
+
+/// Use cases that fail every call with one error: the faults no real store
+/// can be made to produce on demand.
+struct Failing(fn() -> ServiceError);
+
+impl ExecutionUseCases for Failing {
+    fn create_flow_execution(
+        &self,
+        _: &Principal,
+        _: NewFlowExecution,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn get_flow_execution(
+        &self,
+        _: &Principal,
+        _: FlowExecutionId,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn get_task_execution(
+        &self,
+        _: &Principal,
+        _: TaskExecutionId,
+    ) -> Result<TaskExecution, ServiceError> {
+        Err((self.0)())
+    }
+}
+
+impl Readiness for Failing {
+    fn ready(&self) -> Result<(), ServiceError> {
+        Err((self.0)())
     }
 }
 
 #[actix_web::test]
 async fn internal_errors_are_a_bare_500_and_an_unreachable_store_a_503() {
+    let world = World::new();
+    let internal = || ServiceError::Internal(anyhow::anyhow!("secret cause: password=hunter2"));
     let (status, headers, body) = call(
-        Arc::new(FakeService::failing(|| {
-            ServiceError::Internal(anyhow::anyhow!("secret cause: password=hunter2"))
-        })),
+        ApiServices {
+            executions: Arc::new(Failing(internal)),
+            ..world.services.clone()
+        },
         &ApiSettings::default(),
         TestRequest::get()
             .uri(&format!("/task-executions/{}", TaskExecutionId::generate()))
-            .insert_header(bearer(READ_KEY)),
+            .insert_header(bearer(&world.read_key)),
     )
     .await;
     assert_problem(
@@ -472,9 +499,12 @@ async fn internal_errors_are_a_bare_500_and_an_unreachable_store_a_503() {
     assert!(!body.to_string().contains("hunter2"));
 
     let (status, headers, body) = call(
-        Arc::new(FakeService::failing(|| {
-            ServiceError::Unavailable(anyhow::anyhow!("refused"))
-        })),
+        ApiServices {
+            readiness: Arc::new(Failing(|| {
+                ServiceError::Unavailable(anyhow::anyhow!("refused"))
+            })),
+            ..world.services.clone()
+        },
         &ApiSettings::default(),
         TestRequest::get().uri("/readyz"),
     )
@@ -490,15 +520,16 @@ async fn internal_errors_are_a_bare_500_and_an_unreachable_store_a_503() {
 
 #[actix_web::test]
 async fn unknown_paths_are_404_and_unrouted_methods_405_in_the_standard_body() {
+    let world = World::new();
     let (status, headers, body) = call(
-        Arc::new(FakeService::new()),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::get().uri("/nope"),
     )
     .await;
     assert_problem(status, &headers, &body, StatusCode::NOT_FOUND, "not_found");
     let (status, headers, body) = call(
-        Arc::new(FakeService::new()),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::delete().uri(&format!("/task-executions/{}", TaskExecutionId::generate())),
     )
@@ -514,15 +545,15 @@ async fn unknown_paths_are_404_and_unrouted_methods_405_in_the_standard_body() {
         headers.get("allow").and_then(|v| v.to_str().ok()),
         Some("GET, HEAD")
     );
-    let fake = Arc::new(FakeService::new());
-    let id = fake.task.id;
+    let world = World::new();
+    let id = world.flow(&["t"]).task_executions[0].id;
     let (status, headers, _) = call(
-        fake,
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::default()
             .method(actix_web::http::Method::HEAD)
             .uri(&format!("/task-executions/{id}"))
-            .insert_header(bearer(READ_KEY)),
+            .insert_header(bearer(&world.read_key)),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -534,8 +565,9 @@ async fn unknown_paths_are_404_and_unrouted_methods_405_in_the_standard_body() {
 
 #[actix_web::test]
 async fn the_openapi_document_is_3_1_and_names_every_endpoint() {
+    let world = World::new();
     let (status, _, body) = call(
-        Arc::new(FakeService::new()),
+        world.services.clone(),
         &ApiSettings::default(),
         TestRequest::get().uri("/openapi.json"),
     )
@@ -613,11 +645,8 @@ async fn the_openapi_document_is_3_1_and_names_every_endpoint() {
 
 #[actix_web::test]
 async fn the_docs_page_is_swagger_ui_served_from_the_binary_with_no_other_host() {
-    let app = test::init_service(build_app(
-        Arc::new(FakeService::new()),
-        &ApiSettings::default(),
-    ))
-    .await;
+    let world = World::new();
+    let app = test::init_service(build_app(world.services.clone(), &ApiSettings::default())).await;
     let response = test::call_service(&app, TestRequest::get().uri("/docs").to_request()).await;
     assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(

@@ -123,6 +123,88 @@ impl NewFlowExecution {
     pub fn tasks(&self) -> &[NewTask] {
         &self.tasks
     }
+
+    /// What creating it writes, when `actor` creates it at `at` in
+    /// `organization_id`: the flow execution, one task execution per task
+    /// (attempt 0, `queued`, fresh ids) and each one's creation event (from
+    /// no status to `queued`, reason `created`).
+    pub fn plan(
+        &self,
+        organization_id: OrganizationId,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> FlowExecutionCreation {
+        let flow_execution = FlowExecution {
+            id: FlowExecutionId::generate(),
+            organization_id,
+            flow_name: self.flow_name.clone(),
+            input: self.input.clone(),
+            modified_by: actor,
+            created_at: at,
+            updated_at: at,
+        };
+        let task_executions: Vec<TaskExecution> = self
+            .tasks
+            .iter()
+            .map(|task| TaskExecution {
+                id: TaskExecutionId::generate(),
+                flow_execution_id: flow_execution.id,
+                organization_id,
+                task_name: task.task_name.clone(),
+                execution_index: 0,
+                status: TaskStatus::Queued,
+                input: task.input.clone(),
+                output: None,
+                error: None,
+                modified_by: actor,
+                created_at: at,
+                updated_at: at,
+                started_at: None,
+                completed_at: None,
+            })
+            .collect();
+        let events = task_executions
+            .iter()
+            .map(|task| TaskExecutionEvent {
+                task_execution_id: task.id,
+                from: None,
+                to: TaskStatus::Queued,
+                actor,
+                reason: Some("created".to_owned()),
+                created_at: at,
+            })
+            .collect();
+        FlowExecutionCreation {
+            flow_execution,
+            task_executions,
+            events,
+        }
+    }
+}
+
+/// Everything creating a flow execution writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowExecutionCreation {
+    pub flow_execution: FlowExecution,
+    /// In the order the tasks were given.
+    pub task_executions: Vec<TaskExecution>,
+    pub events: Vec<TaskExecutionEvent>,
+}
+
+impl FlowExecutionCreation {
+    /// The flow execution as it reads back once stored: its task
+    /// executions by task name, then execution index.
+    pub fn detail(&self) -> FlowExecutionDetail {
+        let mut task_executions = self.task_executions.clone();
+        task_executions.sort_by(|a, b| {
+            (a.task_name.as_str(), a.execution_index)
+                .cmp(&(b.task_name.as_str(), b.execution_index))
+        });
+        FlowExecutionDetail {
+            flow_execution: self.flow_execution.clone(),
+            task_executions,
+        }
+    }
 }
 
 /// `value` in the canonical form of [`json::canonicalize`], or why it
@@ -160,6 +242,7 @@ pub struct NewApiKey {
     pub role: Role,
     pub actor: Actor,
     pub secret_sha256: [u8; 32],
+    pub created_at: DateTime<Utc>,
 }
 
 /// What the store knows of a key, looked up by its id before the
@@ -185,20 +268,6 @@ pub struct TaskExecutionEvent {
     pub actor: Actor,
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-/// A requested status change of one task execution.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusChange {
-    pub task_execution_id: TaskExecutionId,
-    pub to: TaskStatus,
-    pub actor: Actor,
-    /// Stored with `completed`.
-    pub output: Option<Value>,
-    /// Stored with `failed`.
-    pub error: Option<Value>,
-    /// Free text recorded on the event row.
-    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod access;
+pub mod clock;
 pub mod entities;
 pub mod error;
 pub mod ids;
@@ -8,13 +9,16 @@ pub mod json;
 pub mod names;
 pub mod ports;
 pub mod status;
+pub mod transition;
 
 pub use access::{Actor, Principal, Role, Tenant};
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use entities::{
-    ApiKeyCredentials, FlowExecution, FlowExecutionDetail, NewApiKey, NewFlowExecution, NewTask,
-    Organization, StatusChange, TaskExecution, TaskExecutionEvent,
+    ApiKeyCredentials, FlowExecution, FlowExecutionCreation, FlowExecutionDetail, NewApiKey,
+    NewFlowExecution, NewTask, Organization, TaskExecution, TaskExecutionEvent,
 };
 pub use error::{ParseError, RepoError};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
 pub use names::{FlowName, OrganizationName, TaskName};
 pub use status::TaskStatus;
+pub use transition::{ResultWrite, StatusChange, Transition};

@@ -1,79 +1,102 @@
-//! Ports: what the service layer needs from a store. `flowexec-persistence`
-//! implements them on PostgreSQL; the service tests implement them in memory.
+//! Ports: what the use cases need from a store. `flowexec-persistence`
+//! implements them on PostgreSQL and on SQLite; one contract suite
+//! (`flowexec-contract`) holds both to the same behaviour.
 //!
-//! Every method is one unit of work: one transaction owned by the adapter.
-//! Methods that touch tenant data take a [`Tenant`] and MUST confine every
-//! read and write to it; a row of another tenant MUST be answered exactly as
-//! a row that does not exist ([`RepoError::NotFound`]).
+//! Tenant data is reached through a **unit of work**:
+//! [`ExecutionStore::in_tenant`] runs a closure in one transaction confined
+//! to one organization, handing it a [`TenantTx`] whose operations compose
+//! (create a flow execution and its tasks and events; complete a task and
+//! create its retry; …) and commit or roll back together. The rules — what
+//! a change writes — come from the domain (`Transition::plan`,
+//! `NewFlowExecution::plan`); a store only persists what it is given.
+//!
+//! Every operation is confined to the unit's tenant; a row of another
+//! tenant MUST be answered exactly as a row that does not exist
+//! ([`RepoError::NotFound`]).
 
-use crate::access::{Actor, Tenant};
+use crate::access::Tenant;
 use crate::entities::{
-    ApiKeyCredentials, FlowExecutionDetail, NewApiKey, NewFlowExecution, Organization,
-    StatusChange, TaskExecution, TaskExecutionEvent,
+    ApiKeyCredentials, FlowExecution, FlowExecutionDetail, NewApiKey, Organization, TaskExecution,
+    TaskExecutionEvent,
 };
 use crate::error::RepoError;
 use crate::ids::{ApiKeyId, FlowExecutionId, TaskExecutionId};
-use crate::names::OrganizationName;
+use crate::transition::StatusChange;
 
-pub trait TaskExecutionRepository: Send + Sync + 'static {
-    /// The task execution with this id in the tenant.
+/// The operations of a unit of work on one tenant's executions.
+pub trait TenantTx {
+    /// The task execution with this id. Soft-deleted ones are returned too.
     ///
     /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
-    /// Soft-deleted task executions are still returned.
-    fn get_task_execution(
-        &self,
-        tenant: Tenant,
-        id: TaskExecutionId,
-    ) -> Result<TaskExecution, RepoError>;
+    fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError>;
 
-    /// Moves a task execution to `change.to` as one compare-and-set, and
-    /// records the event row (from, to, actor, time, reason) in the same
-    /// transaction. Sets `started_at` on `running`, `completed_at` and
-    /// `output` on `completed`, `completed_at` and `error` on `failed`.
+    /// The flow execution with its task executions, by task name then
+    /// execution index.
     ///
-    /// MUST return [`RepoError::NotFound`] if the row does not exist in the
-    /// tenant, and [`RepoError::InvalidTransition`] with the current status
-    /// (changing nothing) if the state machine forbids the change.
-    fn transition_task_execution(
-        &self,
-        tenant: Tenant,
-        change: &StatusChange,
-    ) -> Result<TaskExecution, RepoError>;
+    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
+    fn flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecutionDetail, RepoError>;
 
     /// The status changes of a task execution, oldest first, starting with
-    /// its creation (from no status to `queued`).
+    /// its creation.
     ///
     /// MUST return [`RepoError::NotFound`] if the task execution does not
     /// exist in the tenant.
-    fn list_task_execution_events(
+    fn events(&mut self, id: TaskExecutionId) -> Result<Vec<TaskExecutionEvent>, RepoError>;
+
+    /// Stores a flow execution as given. Its organization MUST be the
+    /// unit's tenant.
+    fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError>;
+
+    /// Stores task executions as given, in their flow execution (which MUST
+    /// exist in the tenant: else [`RepoError::NotFound`]).
+    ///
+    /// MUST return [`RepoError::Conflict`] if one has the same (flow
+    /// execution, task name, execution index) as a stored one.
+    fn insert_task_executions(&mut self, tasks: &[TaskExecution]) -> Result<(), RepoError>;
+
+    /// Appends events, in order, to the audit trail.
+    fn insert_events(&mut self, events: &[TaskExecutionEvent]) -> Result<(), RepoError>;
+
+    /// Applies a status change as one compare-and-set — the row's status
+    /// must be one of `change.from` — writing exactly the fields the change
+    /// names, and appends its event (`change.event(<status before>)`).
+    /// Returns the row after the change.
+    ///
+    /// MUST return [`RepoError::NotFound`] if the row does not exist in the
+    /// tenant, and `change.refusal(<current status>)` (changing nothing) if
+    /// its status is not one of `change.from`.
+    fn change_status(&mut self, change: &StatusChange) -> Result<TaskExecution, RepoError>;
+}
+
+/// Tenant data, through units of work.
+pub trait ExecutionStore: Send + Sync + 'static {
+    type Tx<'t>: TenantTx
+    where
+        Self: 't;
+
+    /// Runs `work` in one transaction confined to `tenant`: committed when
+    /// it returns `Ok`, rolled back when it returns `Err` (which is passed
+    /// on). A store MAY run `work` again when an attempt is sure to have
+    /// left nothing behind (a lost database connection), so `work` MUST NOT
+    /// have effects outside the unit of work.
+    fn in_tenant<T, F>(&self, tenant: Tenant, work: F) -> Result<T, RepoError>
+    where
+        F: FnMut(&mut Self::Tx<'_>) -> Result<T, RepoError>;
+
+    /// Runs `work`, which only reads, on one consistent snapshot of
+    /// `tenant`'s data (it may run concurrently with writes).
+    fn read<T, F>(&self, tenant: Tenant, work: F) -> Result<T, RepoError>
+    where
+        F: FnMut(&mut Self::Tx<'_>) -> Result<T, RepoError>;
+
+    /// One task execution, read as cheaply as the store can (the hot path
+    /// of `GET /task-executions/{id}`); the same answer as
+    /// [`TenantTx::task_execution`].
+    fn task_execution(
         &self,
         tenant: Tenant,
         id: TaskExecutionId,
-    ) -> Result<Vec<TaskExecutionEvent>, RepoError>;
-}
-
-pub trait FlowExecutionRepository: Send + Sync + 'static {
-    /// Creates the flow execution and one `queued` task execution per task
-    /// (execution index 0, `modified_by` = `actor`), with their creation
-    /// events, in one transaction: all or nothing.
-    ///
-    /// MUST return [`RepoError::Conflict`] if a task execution with the same
-    /// (flow execution, task name, execution index) already exists.
-    fn create_flow_execution(
-        &self,
-        tenant: Tenant,
-        new: &NewFlowExecution,
-        actor: Actor,
-    ) -> Result<FlowExecutionDetail, RepoError>;
-
-    /// The flow execution with its task executions.
-    ///
-    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
-    fn get_flow_execution(
-        &self,
-        tenant: Tenant,
-        id: FlowExecutionId,
-    ) -> Result<FlowExecutionDetail, RepoError>;
+    ) -> Result<TaskExecution, RepoError>;
 }
 
 pub trait ApiKeyRepository: Send + Sync + 'static {
@@ -89,26 +112,26 @@ pub trait ApiKeyRepository: Send + Sync + 'static {
 }
 
 pub trait OrganizationRepository: Send + Sync + 'static {
-    /// Creates an organization and its first key in one transaction.
-    /// `first_key.organization_id` is the new organization's id.
+    /// Stores an organization and its first key in one transaction.
+    /// `first_key.organization_id` is the organization's id.
     ///
     /// MUST return [`RepoError::Conflict`] if an organization of the same
     /// name exists (names are unique in a deployment).
     fn create_organization(
         &self,
-        name: &OrganizationName,
+        organization: &Organization,
         first_key: &NewApiKey,
-    ) -> Result<Organization, RepoError>;
+    ) -> Result<(), RepoError>;
 
-    /// Creates the organization and its first key only if the store has no
+    /// Stores the organization and its first key only if the store has no
     /// organization at all, atomically: of any number of concurrent callers
-    /// (processes included) at most one creates it. `None` when an
+    /// (processes included) at most one stores it. `false` when an
     /// organization already existed.
     fn bootstrap_organization(
         &self,
-        name: &OrganizationName,
+        organization: &Organization,
         first_key: &NewApiKey,
-    ) -> Result<Option<Organization>, RepoError>;
+    ) -> Result<bool, RepoError>;
 
     /// Every organization, oldest first. A question across tenants, for
     /// administrators only: on PostgreSQL it needs the administrative

@@ -17,12 +17,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
-use flowexec_domain::ports::{
-    FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
-};
+use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_domain::{
-    Actor, ApiKeyId, FlowName, NewApiKey, NewFlowExecution, NewTask, OrganizationId,
-    OrganizationName, Role, StatusChange, TaskExecutionId, TaskName, TaskStatus, Tenant,
+    Actor, ApiKeyId, Clock, FlowName, NewApiKey, NewFlowExecution, NewTask, Organization,
+    OrganizationId, OrganizationName, Role, SystemClock, TaskExecutionId, TaskName, Tenant,
+    Transition,
 };
 use flowexec_persistence::{PgStore, PoolSettings, SqliteStore};
 
@@ -70,17 +69,22 @@ fn args() -> anyhow::Result<Args> {
 
 fn run<S>(store: S, args: &Args) -> anyhow::Result<()>
 where
-    S: TaskExecutionRepository + FlowExecutionRepository + OrganizationRepository + Clone,
+    S: ExecutionStore + OrganizationRepository + Clone,
 {
     let org = OrganizationId::generate();
     store.create_organization(
-        &OrganizationName::parse(format!("bench-{}", org.as_uuid().simple()))?,
+        &Organization {
+            id: org,
+            name: OrganizationName::parse(format!("bench-{}", org.as_uuid().simple()))?,
+            created_at: SystemClock.now(),
+        },
         &NewApiKey {
             id: ApiKeyId::generate(),
             organization_id: org,
             role: Role::Admin,
             actor: Actor::System,
             secret_sha256: [0; 32],
+            created_at: SystemClock.now(),
         },
     )?;
     let tenant = Tenant::new(org);
@@ -95,12 +99,17 @@ where
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        let created = store.create_flow_execution(
-            tenant,
-            &NewFlowExecution::new(FlowName::parse("bench")?, None, tasks)?,
+        let creation = NewFlowExecution::new(FlowName::parse("bench")?, None, tasks)?.plan(
+            org,
             Actor::System,
-        )?;
-        ids.extend(created.task_executions.iter().map(|t| t.id));
+            SystemClock.now(),
+        );
+        store.in_tenant(tenant, |tx| {
+            tx.insert_flow_execution(&creation.flow_execution)?;
+            tx.insert_task_executions(&creation.task_executions)?;
+            tx.insert_events(&creation.events)
+        })?;
+        ids.extend(creation.task_executions.iter().map(|t| t.id));
     }
     if let Some(path) = &args.ids {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -121,19 +130,10 @@ where
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&id) = ids.get(i) else { return Ok(()) };
-                    for to in [TaskStatus::Running, TaskStatus::Completed] {
-                        store.transition_task_execution(
-                            tenant,
-                            &StatusChange {
-                                task_execution_id: id,
-                                to,
-                                actor: Actor::System,
-                                output: (to == TaskStatus::Completed)
-                                    .then(|| serde_json::json!({"ok": true})),
-                                error: None,
-                                reason: None,
-                            },
-                        )?;
+                    let output = Some(serde_json::json!({"ok": true}));
+                    for transition in [Transition::Start, Transition::Complete { output }] {
+                        let plan = transition.plan(id, Actor::System, None, SystemClock.now());
+                        store.in_tenant(tenant, |tx| tx.change_status(&plan))?;
                     }
                 }
             })
@@ -150,12 +150,13 @@ where
     let elapsed = started.elapsed();
     let statements = STATEMENTS.load(Ordering::Relaxed) - before;
     let transitions = 2 * ids.len();
-    println!(
+    writeln!(
+        std::io::stdout().lock(),
         "RESULT transitions={transitions} seconds={:.3} per_second={:.0} statements_per_transition={:.2}",
         elapsed.as_secs_f64(),
         transitions as f64 / elapsed.as_secs_f64(),
         statements as f64 / transitions as f64
-    );
+    )?;
     Ok(())
 }
 
@@ -169,7 +170,10 @@ fn main() -> anyhow::Result<()> {
     };
     match args.store.as_str() {
         "postgres" => run(PgStore::connect(&args.url, &pool)?, &args),
-        "sqlite" => run(SqliteStore::open(std::path::Path::new(&args.url), &pool)?, &args),
+        "sqlite" => run(
+            SqliteStore::open(std::path::Path::new(&args.url), &pool)?,
+            &args,
+        ),
         other => anyhow::bail!("--store must be postgres or sqlite, not {other:?}"),
     }
 }

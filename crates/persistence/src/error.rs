@@ -1,7 +1,7 @@
 //! The one place where diesel and r2d2 errors become `RepoError`.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use flowexec_domain::{RepoError, TaskStatus};
+use flowexec_domain::RepoError;
 
 /// The error type inside a transaction: a diesel error, or a domain answer
 /// decided mid-transaction (which rolls the transaction back).
@@ -9,6 +9,8 @@ use flowexec_domain::{RepoError, TaskStatus};
 pub(crate) enum StoreError {
     Diesel(DieselError),
     Repo(RepoError),
+    /// A domain answer caused by the connection being gone.
+    Lost(RepoError),
 }
 
 impl From<DieselError> for StoreError {
@@ -26,7 +28,7 @@ impl From<RepoError> for StoreError {
 impl From<StoreError> for RepoError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Repo(error) => error,
+            StoreError::Repo(error) | StoreError::Lost(error) => error,
             StoreError::Diesel(error) => from_diesel(error),
         }
     }
@@ -68,26 +70,6 @@ pub(crate) fn connection_lost(error: &DieselError) -> bool {
         DieselError::RollbackErrorOnCommit { commit_error, .. } => connection_lost(commit_error),
         _ => false,
     }
-}
-
-/// The statuses a compare-and-set to `to` may start from — what its
-/// `WHERE status IN (…)` repeats — or, when the machine forbids the change
-/// from `current`, the refusal (which rolls the transaction back).
-pub(crate) fn allowed_sources(
-    current: TaskStatus,
-    to: TaskStatus,
-) -> Result<Vec<&'static str>, StoreError> {
-    if !current.can_transition_to(to) {
-        return Err(RepoError::InvalidTransition {
-            current,
-            requested: to,
-        }
-        .into());
-    }
-    Ok(TaskStatus::allowed_from(to)
-        .into_iter()
-        .map(TaskStatus::as_str)
-        .collect())
 }
 
 /// A stored value that the domain does not accept: the database holds

@@ -10,6 +10,6 @@ mod sqlite;
 pub use client::prepare_client_library;
 pub use pool::PoolSettings;
 pub use postgres::{
-    inspect_role, migrate, migrate_up_to, MigrationReport, PgStore, RoleReport, MIGRATIONS,
+    inspect_role, migrate, migrate_up_to, MigrationReport, PgStore, PgTx, RoleReport, MIGRATIONS,
 };
-pub use sqlite::{SqliteStore, SQLITE_MIGRATIONS};
+pub use sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATIONS};

@@ -9,7 +9,7 @@ use diesel::result::Error as DieselError;
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, NewApiKey,
     Organization, OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionEvent,
-    TaskExecutionId, TaskName,
+    TaskExecutionId, TaskName, TaskStatus,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -26,7 +26,7 @@ where
     text.parse().map_err(|e| corrupt(what, e))
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, QueryableByName, Insertable)]
 #[diesel(table_name = task_executions, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct TaskExecutionRow {
     pub(crate) organization_id: Uuid,
@@ -45,8 +45,9 @@ pub(crate) struct TaskExecutionRow {
     pub(crate) completed_at: Option<DateTime<Utc>>,
 }
 
-/// The SQL types of a whole `task_executions` row, in table order, as a
-/// function returning `SETOF task_executions` yields it.
+/// The SQL types of a task execution as `flowexec_get_task_execution`
+/// returns it: its explicit column list, in that order (see
+/// migrations/postgres/…_explicit_read_columns).
 pub(crate) type TaskExecutionRecord = (
     diesel::sql_types::Uuid,
     diesel::sql_types::Uuid,
@@ -126,20 +127,28 @@ impl TryFrom<TaskExecutionRow> for TaskExecution {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = task_executions)]
-pub(crate) struct NewTaskExecutionRow<'a> {
-    pub organization_id: Uuid,
-    pub id: Uuid,
-    pub flow_execution_id: Uuid,
-    pub task_name: &'a str,
-    pub execution_index: i32,
-    pub status: &'static str,
-    pub input: Option<&'a Value>,
-    pub modified_by: &'a str,
+impl From<&TaskExecution> for TaskExecutionRow {
+    fn from(task: &TaskExecution) -> Self {
+        Self {
+            organization_id: task.organization_id.into_uuid(),
+            id: task.id.into_uuid(),
+            flow_execution_id: task.flow_execution_id.into_uuid(),
+            task_name: task.task_name.as_str().to_owned(),
+            execution_index: task.execution_index,
+            status: task.status.as_str().to_owned(),
+            input: task.input.clone(),
+            output: task.output.clone(),
+            error: task.error.clone(),
+            modified_by: task.modified_by.to_string(),
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            started_at: task.started_at,
+            completed_at: task.completed_at,
+        }
+    }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = flow_executions, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct FlowExecutionRow {
     pub(crate) organization_id: Uuid,
@@ -167,14 +176,18 @@ impl TryFrom<FlowExecutionRow> for FlowExecution {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = flow_executions)]
-pub(crate) struct NewFlowExecutionRow<'a> {
-    pub organization_id: Uuid,
-    pub id: Uuid,
-    pub flow_name: &'a str,
-    pub input: Option<&'a Value>,
-    pub modified_by: &'a str,
+impl From<&FlowExecution> for FlowExecutionRow {
+    fn from(flow: &FlowExecution) -> Self {
+        Self {
+            organization_id: flow.organization_id.into_uuid(),
+            id: flow.id.into_uuid(),
+            flow_name: flow.flow_name.as_str().to_owned(),
+            input: flow.input.clone(),
+            modified_by: flow.modified_by.to_string(),
+            created_at: flow.created_at,
+            updated_at: flow.updated_at,
+        }
+    }
 }
 
 #[derive(Insertable)]
@@ -184,8 +197,23 @@ pub(crate) struct NewEventRow<'a> {
     pub task_execution_id: Uuid,
     pub from_status: Option<&'static str>,
     pub to_status: &'static str,
-    pub actor: &'a str,
+    pub actor: String,
     pub reason: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl<'a> NewEventRow<'a> {
+    pub(crate) fn new(organization_id: OrganizationId, event: &'a TaskExecutionEvent) -> Self {
+        Self {
+            organization_id: organization_id.into_uuid(),
+            task_execution_id: event.task_execution_id.into_uuid(),
+            from_status: event.from.map(TaskStatus::as_str),
+            to_status: event.to.as_str(),
+            actor: event.actor.to_string(),
+            reason: event.reason.as_deref(),
+            created_at: event.created_at,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -218,12 +246,22 @@ impl TryFrom<EventRow> for TaskExecutionEvent {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = organizations, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct OrganizationRow {
     pub(crate) id: Uuid,
     pub(crate) name: String,
     pub(crate) created_at: DateTime<Utc>,
+}
+
+impl From<&Organization> for OrganizationRow {
+    fn from(organization: &Organization) -> Self {
+        Self {
+            id: organization.id.into_uuid(),
+            name: organization.name.as_str().to_owned(),
+            created_at: organization.created_at,
+        }
+    }
 }
 
 impl TryFrom<OrganizationRow> for Organization {
@@ -246,6 +284,7 @@ pub(crate) struct NewApiKeyRow<'a> {
     pub(crate) role: &'static str,
     pub(crate) actor: String,
     pub(crate) secret_sha256: &'a [u8],
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 impl<'a> From<&'a NewApiKey> for NewApiKeyRow<'a> {
@@ -256,6 +295,7 @@ impl<'a> From<&'a NewApiKey> for NewApiKeyRow<'a> {
             role: key.role.as_str(),
             actor: key.actor.to_string(),
             secret_sha256: &key.secret_sha256,
+            created_at: key.created_at,
         }
     }
 }

@@ -7,12 +7,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::BigInt;
-use flowexec_domain::ports::{
-    FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
-};
+use flowexec_contract::{flow, organization};
+use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_domain::{RepoError, TaskStatus};
 use flowexec_persistence::{inspect_role, migrate, migrate_up_to, PgStore, PoolSettings};
-use flowexec_testkit::contract::{flow, organization};
 use flowexec_testkit::{TestDb, TABLES};
 
 type TestResult = anyhow::Result<()>;
@@ -80,7 +78,7 @@ fn row_level_security_blocks_the_app_role_even_when_the_query_forgets_the_filter
     })?;
     assert_eq!(
         store
-            .get_task_execution(b, b_flow.task_executions[0].id)?
+            .task_execution(b, b_flow.task_executions[0].id)?
             .status,
         TaskStatus::Queued
     );
@@ -193,7 +191,7 @@ fn the_attempt_key_rejects_a_second_row_with_the_same_flow_task_and_index() -> T
     );
     assert_eq!(
         store
-            .get_flow_execution(tenant, flow_id)?
+            .read(tenant, |tx| tx.flow_execution(flow_id))?
             .task_executions
             .len(),
         2

@@ -9,10 +9,8 @@ use std::thread;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use flowexec_domain::ports::{
-    FlowExecutionRepository, OrganizationRepository, TaskExecutionRepository,
-};
-use flowexec_testkit::contract::{flow, organization};
+use flowexec_contract::{flow, organization};
+use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_testkit::{TestSqlite, TABLES};
 
 type TestResult = anyhow::Result<()>;
@@ -45,6 +43,7 @@ fn the_database_is_in_wal_mode_with_foreign_keys_enforced() -> TestResult {
         role: flowexec_domain::Role::Read,
         actor: flowexec_domain::Actor::System,
         secret_sha256: [1; 32],
+        created_at: flowexec_contract::at(0),
     };
     use flowexec_domain::ports::ApiKeyRepository;
     assert!(store.create_api_key(&orphan).is_err());
@@ -79,7 +78,7 @@ fn the_attempt_key_rejects_a_second_row_with_the_same_flow_task_and_index() -> T
     insert(&mut conn, 1)?;
     assert_eq!(
         store
-            .get_flow_execution(tenant, flow_id)?
+            .read(tenant, |tx| tx.flow_execution(flow_id))?
             .task_executions
             .len(),
         2
@@ -101,7 +100,7 @@ fn thirty_two_concurrent_writers_all_succeed_without_database_is_locked() -> Tes
                 barrier.wait();
                 for _ in 0..flows_each {
                     let created = flow(&*store, tenant, &["a", "b", "c"])?;
-                    store.get_task_execution(tenant, created.task_executions[0].id)?;
+                    store.task_execution(tenant, created.task_executions[0].id)?;
                 }
                 Ok(())
             })
@@ -129,8 +128,8 @@ fn data_survives_closing_and_reopening_the_file() -> TestResult {
     };
     let reopened = db.open(2)?;
     assert_eq!(
-        reopened.get_flow_execution(tenant, created.flow_execution.id)?,
-        created
+        reopened.read(tenant, |tx| tx.flow_execution(created.flow_execution.id))?,
+        created.detail()
     );
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::settings::Settings;
-use crate::store::{service, AnyStore, Backend};
+use flowexec_service::Admin;
+
+use crate::store::{AnyStore, Backend};
 use crate::telemetry::LossyStderr;
 use crate::with_store;
 
@@ -23,7 +25,7 @@ pub(crate) fn bootstrap(
     store: &AnyStore,
     address: SocketAddr,
 ) -> anyhow::Result<()> {
-    let Some(created) = with_store!(store, s => service(settings, s).bootstrap())? else {
+    let Some(created) = with_store!(store, s => Admin::new(s.clone()).bootstrap())? else {
         return Ok(());
     };
     let key_file = write_secret(

@@ -6,13 +6,13 @@ use std::io::Write;
 
 use anyhow::Context;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
-use flowexec_service::{IssuedKey, ServiceError};
+use flowexec_service::{Admin, IssuedKey, ServiceError};
 use serde_json::json;
 
 use crate::cli::{Cli, Command, KeyCommand, OrgCommand};
 use crate::serve::serve;
 use crate::settings::Settings;
-use crate::store::{open_store, redact, service, Backend, Purpose};
+use crate::store::{open_store, redact, Backend, Purpose};
 use crate::telemetry::LossyStderr;
 use crate::{telemetry, with_store};
 
@@ -104,7 +104,7 @@ fn create_organization(settings: &Settings, name: &str, as_json: bool) -> anyhow
     let name =
         OrganizationName::parse(name).map_err(|e| anyhow::anyhow!("organization name {e}"))?;
     let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
-    let created = with_store!(&store, s => service(settings, s).create_organization(&name))
+    let created = with_store!(&store, s => Admin::new(s.clone()).create_organization(&name))
         .map_err(|e| match e {
             ServiceError::Conflict(_) => anyhow::anyhow!(
                 "an organization named {:?} already exists (names are unique; see `flowexec org list`)",
@@ -124,7 +124,7 @@ fn list_organizations(settings: &Settings, as_json: bool) -> anyhow::Result<()> 
         );
     }
     let store = open_store(settings, &backend, Purpose::Admin)?;
-    let all = with_store!(&store, s => service(settings, s).list_organizations())?;
+    let all = with_store!(&store, s => Admin::new(s.clone()).list_organizations())?;
     let mut out = std::io::stdout().lock();
     if as_json {
         let list: Vec<_> = all
@@ -157,7 +157,7 @@ fn create_key(
     let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role {e}"))?;
     let actor: Actor = actor.parse().map_err(|e| anyhow::anyhow!("--actor {e}"))?;
     let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
-    let key = with_store!(&store, s => service(settings, s).create_api_key(org, role, actor))
+    let key = with_store!(&store, s => Admin::new(s.clone()).create_api_key(org, role, actor))
         .map_err(|e| match e {
             ServiceError::NotFound => anyhow::anyhow!("no organization {org}"),
             other => other.into(),

@@ -5,26 +5,24 @@
 //! waiting for their body with a 503, and finish the requests in progress.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::HttpServer;
 use anyhow::Context;
-use flowexec_api::{build_app, ApiSettings, ShutdownSignal};
-use flowexec_service::ExecutionService;
+use flowexec_api::{build_app, ApiServices, ApiSettings, ShutdownSignal};
 
 use crate::bootstrap::bootstrap;
 use crate::limits::{self, RESERVED_DESCRIPTORS};
 use crate::settings::Settings;
-use crate::store::{open_store, shared_service, AnyStore, Backend, Purpose};
+use crate::store::{api_services, open_store, AnyStore, Backend, Purpose};
 use crate::telemetry::Telemetry;
 
 /// The HTTP server on `listener`, not yet running, with signals left to the
 /// caller; `shutdown` is what the caller triggers before stopping it.
 pub fn build_server(
     settings: &Settings,
-    service: Arc<dyn ExecutionService>,
+    services: ApiServices,
     listener: TcpListener,
     shutdown: ShutdownSignal,
 ) -> anyhow::Result<Server> {
@@ -39,7 +37,7 @@ pub fn build_server(
     let blocking_threads = (settings.database.pool_size as usize)
         .div_ceil(workers)
         .max(1);
-    let mut server = HttpServer::new(move || build_app(service.clone(), &api))
+    let mut server = HttpServer::new(move || build_app(services.clone(), &api))
         .workers(workers)
         .worker_max_blocking_threads(blocking_threads)
         .disable_signals()
@@ -89,7 +87,7 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
     if settings.bootstrap.enabled {
         bootstrap(settings, &backend, &store, address)?;
     }
-    let shared = shared_service(settings, &store);
+    let services = api_services(settings, &store);
     actix_web::rt::System::new().block_on(async move {
         // Handlers first, so that a signal from the moment "listening" is
         // logged on stops the server gracefully.
@@ -97,7 +95,7 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let shutdown = ShutdownSignal::new();
-        let server = build_server(settings, shared, listener, shutdown.clone())?;
+        let server = build_server(settings, services, listener, shutdown.clone())?;
         let handle = server.handle();
         tracing::info!("flowexec listening on http://{address}");
         actix_web::rt::spawn(async move {

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use flowexec_api::ApiServices;
+use flowexec_domain::ports::{ApiKeyRepository, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
-use flowexec_service::{ExecutionService, Service, ServiceSettings};
+use flowexec_service::{Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness};
 
 use crate::settings::Settings;
 
@@ -148,20 +150,27 @@ pub fn check_role(store: &PgStore) -> anyhow::Result<RoleReport> {
     Ok(report)
 }
 
-/// The use cases over `store` with the configured key cache.
-pub fn service<S: flowexec_service::Store + Clone>(settings: &Settings, store: &S) -> Service<S> {
-    Service::with_settings(
-        store.clone(),
-        &ServiceSettings {
-            key_cache_ttl: Duration::from_secs(settings.auth.key_cache_secs),
-            ..ServiceSettings::default()
-        },
-    )
+/// The use cases the API serves over `store`, with the configured key cache.
+pub fn services<S>(settings: &Settings, store: &S) -> ApiServices
+where
+    S: ExecutionStore + ApiKeyRepository + HealthCheck + Clone + 'static,
+{
+    ApiServices {
+        auth: Arc::new(KeyAuthenticator::new(
+            store.clone(),
+            &KeyCacheSettings {
+                ttl: Duration::from_secs(settings.auth.key_cache_secs),
+                ..KeyCacheSettings::default()
+            },
+        )),
+        executions: Arc::new(Executions::new(store.clone())),
+        readiness: Arc::new(StoreReadiness(store.clone())),
+    }
 }
 
-/// The use cases as the API holds them.
-pub fn shared_service(settings: &Settings, store: &AnyStore) -> Arc<dyn ExecutionService> {
-    with_store!(store, s => Arc::new(service(settings, s)))
+/// [`services`] over whichever store is open.
+pub fn api_services(settings: &Settings, store: &AnyStore) -> ApiServices {
+    with_store!(store, s => services(settings, s))
 }
 
 /// The URL without its password, for logs and errors.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpServer};
 use flowexec_api::{build_app, ApiSettings};
-use flowexec_server::store::{open_store, shared_service, Backend, Purpose};
+use flowexec_server::store::{api_services, open_store, Backend, Purpose};
 use flowexec_testkit::TestSqlite;
 use support::TestResult;
 
@@ -37,7 +37,7 @@ fn serve_with_a_panicking_route() -> TestResult {
         &Backend::from_settings(&settings)?,
         Purpose::Serve,
     )?;
-    let service = shared_service(&settings, &store);
+    let services = api_services(&settings, &store);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     // On its own line: the test harness may have begun one.
     writeln!(
@@ -47,7 +47,7 @@ fn serve_with_a_panicking_route() -> TestResult {
     )?;
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
-            build_app(service.clone(), &ApiSettings::default())
+            build_app(services.clone(), &ApiSettings::default())
                 .route("/test-panic", web::get().to(a_buggy_handler))
         })
         .workers(2)

@@ -5,6 +5,7 @@
 //! is stored, and the comparison with it takes the same time whatever the
 //! bytes.
 
+use chrono::{DateTime, Utc};
 use flowexec_domain::{Actor, ApiKeyId, NewApiKey, OrganizationId, Role};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -43,6 +44,7 @@ pub fn generate(
     organization_id: OrganizationId,
     role: Role,
     actor: Actor,
+    created_at: DateTime<Utc>,
 ) -> (IssuedKey, NewApiKey) {
     let id = ApiKeyId::generate();
     let mut secret = [0u8; SECRET_BYTES];
@@ -54,6 +56,7 @@ pub fn generate(
         role,
         actor,
         secret_sha256: sha256(&plaintext),
+        created_at,
     };
     let issued = IssuedKey {
         id,
@@ -98,7 +101,12 @@ mod tests {
 
     #[test]
     fn a_generated_key_has_the_prefix_parses_back_to_its_id_and_matches_its_hash() {
-        let (issued, record) = generate(OrganizationId::generate(), Role::Read, Actor::System);
+        let (issued, record) = generate(
+            OrganizationId::generate(),
+            Role::Read,
+            Actor::System,
+            Utc::now(),
+        );
         assert!(issued.plaintext.starts_with("fx_"));
         assert_eq!(parse_key_id(&issued.plaintext), Some(issued.id));
         assert!(digest_matches(
@@ -111,15 +119,20 @@ mod tests {
     #[test]
     fn two_generated_keys_differ() {
         let org = OrganizationId::generate();
-        let (a, _) = generate(org, Role::Admin, Actor::System);
-        let (b, _) = generate(org, Role::Admin, Actor::System);
+        let (a, _) = generate(org, Role::Admin, Actor::System, Utc::now());
+        let (b, _) = generate(org, Role::Admin, Actor::System, Utc::now());
         assert_ne!(a.plaintext, b.plaintext);
         assert_ne!(a.id, b.id);
     }
 
     #[test]
     fn a_key_with_one_changed_secret_character_does_not_match() {
-        let (issued, record) = generate(OrganizationId::generate(), Role::Read, Actor::System);
+        let (issued, record) = generate(
+            OrganizationId::generate(),
+            Role::Read,
+            Actor::System,
+            Utc::now(),
+        );
         let mut tampered = issued.plaintext.into_bytes();
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
@@ -133,7 +146,12 @@ mod tests {
 
     #[test]
     fn malformed_keys_do_not_parse() {
-        let (issued, _) = generate(OrganizationId::generate(), Role::Read, Actor::System);
+        let (issued, _) = generate(
+            OrganizationId::generate(),
+            Role::Read,
+            Actor::System,
+            Utc::now(),
+        );
         let good = issued.plaintext;
         for bad in [
             String::new(),
@@ -150,7 +168,12 @@ mod tests {
 
     #[test]
     fn the_debug_form_of_an_issued_key_hides_the_plaintext() {
-        let (issued, _) = generate(OrganizationId::generate(), Role::Read, Actor::System);
+        let (issued, _) = generate(
+            OrganizationId::generate(),
+            Role::Read,
+            Actor::System,
+            Utc::now(),
+        );
         assert!(!format!("{issued:?}").contains(&issued.plaintext));
     }
 }

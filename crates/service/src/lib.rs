@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+mod admin;
+mod auth;
 mod error;
+mod executions;
+mod health;
 mod key_cache;
 pub mod keys;
-mod service;
 
+pub use admin::{Admin, CreatedOrganization};
+pub use auth::{require_write, Authenticate, KeyAuthenticator, KeyCacheSettings};
 pub use error::ServiceError;
+pub use executions::{ExecutionUseCases, Executions};
+pub use health::{Readiness, StoreReadiness};
 pub use keys::IssuedKey;
-pub use service::{
-    require_write, CreatedOrganization, ExecutionService, Service, ServiceSettings, Store,
-};

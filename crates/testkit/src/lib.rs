@@ -1,8 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-pub mod contract;
 mod db;
-pub mod memory;
 mod sqlite;
 
 pub use db::{admin_base_url, TestDb, APP_ROLE};
@@ -15,5 +13,4 @@ pub const TABLES: [&str; 5] = [
     "task_executions",
     "task_execution_events",
 ];
-pub use memory::MemoryStore;
 pub use sqlite::TestSqlite;

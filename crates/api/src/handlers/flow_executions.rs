@@ -1,13 +1,13 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use flowexec_domain::FlowExecutionId;
-use flowexec_service::{require_write, ExecutionService};
+use flowexec_service::{require_write, Authenticate, ExecutionUseCases};
+use flowexec_wire::{FlowExecutionBody, NewFlowExecutionBody};
 
-use super::{body, parse_id};
+use super::parse_id;
 use crate::auth::{as_caller, authenticate, BearerKey};
-use crate::dto::FlowExecutionBody;
 use crate::error::{ApiError, Problem};
-use crate::{blocking, json_body, ApiSettings};
+use crate::{blocking, json_body, request_schema, ApiSettings};
 
 /// Create a flow execution and its task executions.
 ///
@@ -18,7 +18,7 @@ use crate::{blocking, json_body, ApiSettings};
     path = "/flow-executions",
     tag = "flow executions",
     operation_id = "createFlowExecution",
-    request_body = crate::dto::NewFlowExecutionBody,
+    request_body = NewFlowExecutionBody,
     responses(
         (status = 201, description = "Created", body = FlowExecutionBody,
             headers(("Location" = String, description = "Path of the new flow execution"))),
@@ -29,16 +29,19 @@ use crate::{blocking, json_body, ApiSettings};
 pub(crate) async fn create(
     req: HttpRequest,
     key: BearerKey,
-    service: web::Data<dyn ExecutionService>,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
     settings: web::Data<ApiSettings>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service.into_inner();
-    let principal = authenticate(&service, key).await?;
+    let principal = authenticate(auth.into_inner(), key).await?;
     require_write(&principal)?;
     let body = json_body::read(&req, payload, &settings).await?;
-    let new = body::new_flow_execution(&body)?;
-    let created = blocking::run(move || service.create_flow_execution(&principal, new)).await?;
+    let new = request_schema::parse::<NewFlowExecutionBody>(body)?
+        .into_command()
+        .map_err(ApiError::validation)?;
+    let executions = executions.into_inner();
+    let created = blocking::run(move || executions.create_flow_execution(&principal, new)).await?;
     let body = FlowExecutionBody::from(created);
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/flow-executions/{}", body.id)))
@@ -61,12 +64,14 @@ pub(crate) async fn create(
 )]
 pub(crate) async fn get(
     key: BearerKey,
-    service: web::Data<dyn ExecutionService>,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
     id: web::Path<String>,
 ) -> Result<web::Json<FlowExecutionBody>, ApiError> {
     let id = parse_id::<FlowExecutionId>(&id);
-    let detail = as_caller(service, key, move |service, principal| {
-        Ok(service.get_flow_execution(principal, id?)?)
+    let executions = executions.into_inner();
+    let detail = as_caller(auth.into_inner(), key, move |principal| {
+        Ok(executions.get_flow_execution(principal, id?)?)
     })
     .await?;
     Ok(web::Json(detail.into()))

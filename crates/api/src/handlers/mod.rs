@@ -1,6 +1,5 @@
 //! Routes and the request-level helpers shared by the handlers.
 
-mod body;
 pub(crate) mod flow_executions;
 pub(crate) mod health;
 pub(crate) mod task_executions;

@@ -1,10 +1,10 @@
 use actix_web::web;
 use flowexec_domain::TaskExecutionId;
-use flowexec_service::ExecutionService;
+use flowexec_service::{Authenticate, ExecutionUseCases};
+use flowexec_wire::TaskExecutionBody;
 
 use super::parse_id;
 use crate::auth::{as_caller, BearerKey};
-use crate::dto::TaskExecutionBody;
 use crate::error::{ApiError, Problem};
 
 /// Retrieve a specific task execution.
@@ -26,12 +26,14 @@ use crate::error::{ApiError, Problem};
 )]
 pub(crate) async fn get(
     key: BearerKey,
-    service: web::Data<dyn ExecutionService>,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
     id: web::Path<String>,
 ) -> Result<web::Json<TaskExecutionBody>, ApiError> {
     let id = parse_id::<TaskExecutionId>(&id);
-    let task = as_caller(service, key, move |service, principal| {
-        Ok(service.get_task_execution(principal, id?)?)
+    let executions = executions.into_inner();
+    let task = as_caller(auth.into_inner(), key, move |principal| {
+        Ok(executions.get_task_execution(principal, id?)?)
     })
     .await?;
     Ok(web::Json(task.into()))

@@ -16,8 +16,8 @@ use utoipa::{Modify, OpenApi};
 
 pub(crate) use docs::{docs_file, docs_root};
 
-use crate::dto;
-use crate::error::{FieldError, Problem};
+use flowexec_wire as wire;
+
 use crate::handlers;
 
 #[derive(OpenApi)]
@@ -34,14 +34,14 @@ use crate::handlers;
         handlers::health::readyz,
     ),
     components(schemas(
-        dto::TaskExecutionBody,
-        dto::FlowExecutionBody,
-        dto::NewFlowExecutionBody,
-        dto::NewTaskBody,
-        dto::Status,
-        dto::HealthBody,
-        Problem,
-        FieldError,
+        wire::TaskExecutionBody,
+        wire::FlowExecutionBody,
+        wire::NewFlowExecutionBody,
+        wire::NewTaskBody,
+        wire::Status,
+        wire::HealthBody,
+        wire::Problem,
+        wire::FieldError,
     )),
     modifiers(&BearerKey, &CommonResponses)
 )]

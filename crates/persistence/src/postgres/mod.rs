@@ -7,6 +7,8 @@ mod repos;
 pub(crate) mod schema;
 mod store;
 mod tenant;
+pub(crate) mod tx;
 
 pub use migrate::{inspect_role, migrate, migrate_up_to, MigrationReport, RoleReport, MIGRATIONS};
 pub use store::PgStore;
+pub use tx::PgTx;

@@ -106,5 +106,9 @@ impl ManageConnection for PgManager {
 
 /// Whether a unit of work failed because its connection is gone.
 pub(crate) fn lost(error: &StoreError) -> bool {
-    matches!(error, StoreError::Diesel(e) if connection_lost(e))
+    match error {
+        StoreError::Diesel(e) => connection_lost(e),
+        StoreError::Lost(_) => true,
+        StoreError::Repo(_) => false,
+    }
 }

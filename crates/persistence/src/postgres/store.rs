@@ -4,13 +4,27 @@
 use std::sync::Arc;
 
 use diesel::pg::PgConnection;
+use diesel::prelude::*;
 use diesel::r2d2::Pool;
-use flowexec_domain::{RepoError, Tenant};
+use diesel::sql_types::Uuid as SqlUuid;
+use flowexec_domain::ports::ExecutionStore;
+use flowexec_domain::{RepoError, TaskExecution, TaskExecutionId, Tenant};
 
 use crate::error::StoreError;
 use crate::pool::PoolSettings;
 use crate::postgres::pool::{lost, PgManager, PoolHealth};
-use crate::postgres::tenant::in_tenant;
+use crate::postgres::tenant::{in_tenant, Access};
+use crate::postgres::tx::PgTx;
+use crate::rows::{TaskExecutionRecord, TaskExecutionRow, TaskExecutionTuple};
+
+diesel::define_sql_function! {
+    /// `flowexec_get_task_execution(org, id)`: sets the tenant and selects
+    /// the row in one statement (see docs/decisions/0003).
+    fn flowexec_get_task_execution(
+        organization_id: SqlUuid,
+        id: SqlUuid,
+    ) -> Record<TaskExecutionRecord>;
+}
 
 /// The PostgreSQL implementation of every port. Cheap to clone: clones
 /// share the pool.
@@ -81,16 +95,17 @@ impl PgStore {
 
     /// A read outside any explicit transaction (one statement, or several
     /// that change nothing): always safe to run again.
-    pub(crate) fn read<T>(
+    pub(crate) fn read_statement<T>(
         &self,
         mut work: impl FnMut(&mut PgConnection) -> Result<T, StoreError>,
     ) -> Result<T, RepoError> {
         self.run(|conn| work(conn).map_err(|error| (error, true)))
     }
 
-    /// Runs `work` in one transaction confined to the tenant. Run again on a
-    /// lost connection unless the connection was lost while committing
-    /// (when whether the commit happened is unknown).
+    /// Runs `work` in one transaction confined to the tenant, through the
+    /// store's own queries (the admin operations). Run again on a lost
+    /// connection unless the connection was lost while committing (when
+    /// whether the commit happened is unknown).
     pub(crate) fn tenant_tx<T>(
         &self,
         tenant: Tenant,
@@ -98,10 +113,35 @@ impl PgStore {
     ) -> Result<T, RepoError> {
         self.run(|conn| {
             let mut committing = false;
-            in_tenant(conn, tenant, |conn| {
+            in_tenant(conn, tenant, Access::ReadWrite, |conn| {
                 let value = work(conn)?;
                 committing = true;
                 Ok(value)
+            })
+            .map_err(|error| (error, !committing))
+        })
+    }
+
+    /// A unit of work through [`PgTx`]: as `tenant_tx`, telling a lost
+    /// connection from the operations' own record of it.
+    fn unit<T>(
+        &self,
+        tenant: Tenant,
+        access: Access,
+        mut work: impl FnMut(&mut PgTx<'_>) -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        self.run(|conn| {
+            let mut committing = false;
+            in_tenant(conn, tenant, access, |conn| {
+                let mut tx = PgTx::new(conn, tenant);
+                match work(&mut tx) {
+                    Ok(value) => {
+                        committing = true;
+                        Ok(value)
+                    }
+                    Err(error) if tx.lost => Err(StoreError::Lost(error)),
+                    Err(error) => Err(StoreError::Repo(error)),
+                }
             })
             .map_err(|error| (error, !committing))
         })
@@ -115,6 +155,41 @@ impl PgStore {
     ) -> Result<T, RepoError> {
         let mut pooled = self.pool.get().map_err(StoreError::from)?;
         work(&mut pooled.conn).map_err(RepoError::Unknown)
+    }
+}
+
+impl ExecutionStore for PgStore {
+    type Tx<'t> = PgTx<'t>;
+
+    fn in_tenant<T, F>(&self, tenant: Tenant, work: F) -> Result<T, RepoError>
+    where
+        F: FnMut(&mut PgTx<'_>) -> Result<T, RepoError>,
+    {
+        self.unit(tenant, Access::ReadWrite, work)
+    }
+
+    fn read<T, F>(&self, tenant: Tenant, work: F) -> Result<T, RepoError>
+    where
+        F: FnMut(&mut PgTx<'_>) -> Result<T, RepoError>,
+    {
+        self.unit(tenant, Access::ReadOnly, work)
+    }
+
+    /// One statement, one round trip: the hot path of
+    /// `GET /task-executions/{id}`.
+    fn task_execution(
+        &self,
+        tenant: Tenant,
+        id: TaskExecutionId,
+    ) -> Result<TaskExecution, RepoError> {
+        self.read_statement(|conn| {
+            let row = diesel::select(flowexec_get_task_execution(
+                tenant.organization_id().into_uuid(),
+                id.into_uuid(),
+            ))
+            .get_result::<TaskExecutionTuple>(conn)?;
+            Ok(TaskExecutionRow::from(row).try_into()?)
+        })
     }
 }
 

@@ -13,11 +13,12 @@
 mod repos;
 mod rows;
 mod schema;
+pub(crate) mod tx;
+pub use tx::SqliteTx;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
@@ -104,7 +105,9 @@ impl SqliteStore {
         })
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, StoreError> {
+    pub(crate) fn conn(
+        &self,
+    ) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, StoreError> {
         Ok(self.pool.get()?)
     }
 
@@ -130,11 +133,4 @@ impl SqliteStore {
         let conn: &mut SqliteConnection = &mut pooled;
         Ok(conn.immediate_transaction(work)?)
     }
-}
-
-/// The time a write records, to the microsecond as on PostgreSQL.
-pub(crate) fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
+use flowexec_domain::{FlowExecution, TaskExecution, TaskExecutionEvent, TaskStatus};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -71,17 +72,68 @@ impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
 
 #[derive(Insertable)]
 #[diesel(table_name = task_executions, treat_none_as_default_value = false)]
-pub(crate) struct NewSqliteTaskExecutionRow<'a> {
-    pub organization_id: &'a str,
-    pub id: String,
-    pub flow_execution_id: &'a str,
-    pub task_name: &'a str,
-    pub execution_index: i32,
-    pub status: &'static str,
-    pub input: Option<String>,
-    pub modified_by: &'a str,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+pub(crate) struct NewSqliteTaskExecutionRow {
+    organization_id: String,
+    id: String,
+    flow_execution_id: String,
+    task_name: String,
+    execution_index: i32,
+    status: &'static str,
+    input: Option<String>,
+    output: Option<String>,
+    error: Option<String>,
+    modified_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&TaskExecution> for NewSqliteTaskExecutionRow {
+    fn from(task: &TaskExecution) -> Self {
+        Self {
+            organization_id: task.organization_id.to_string(),
+            id: task.id.to_string(),
+            flow_execution_id: task.flow_execution_id.to_string(),
+            task_name: task.task_name.as_str().to_owned(),
+            execution_index: task.execution_index,
+            status: task.status.as_str(),
+            input: json_text(task.input.as_ref()),
+            output: json_text(task.output.as_ref()),
+            error: json_text(task.error.as_ref()),
+            modified_by: task.modified_by.to_string(),
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            started_at: task.started_at,
+            completed_at: task.completed_at,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = flow_executions, treat_none_as_default_value = false)]
+pub(crate) struct NewSqliteFlowExecutionRow {
+    organization_id: String,
+    id: String,
+    flow_name: String,
+    input: Option<String>,
+    modified_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&FlowExecution> for NewSqliteFlowExecutionRow {
+    fn from(flow: &FlowExecution) -> Self {
+        Self {
+            organization_id: flow.organization_id.to_string(),
+            id: flow.id.to_string(),
+            flow_name: flow.flow_name.as_str().to_owned(),
+            input: json_text(flow.input.as_ref()),
+            modified_by: flow.modified_by.to_string(),
+            created_at: flow.created_at,
+            updated_at: flow.updated_at,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -115,13 +167,27 @@ impl TryFrom<SqliteFlowExecutionRow> for FlowExecutionRow {
 #[derive(Insertable)]
 #[diesel(table_name = task_execution_events, treat_none_as_default_value = false)]
 pub(crate) struct NewSqliteEventRow<'a> {
-    pub organization_id: &'a str,
-    pub task_execution_id: String,
-    pub from_status: Option<&'static str>,
-    pub to_status: &'static str,
-    pub actor: &'a str,
-    pub reason: Option<&'a str>,
-    pub created_at: DateTime<Utc>,
+    organization_id: &'a str,
+    task_execution_id: String,
+    from_status: Option<&'static str>,
+    to_status: &'static str,
+    actor: String,
+    reason: Option<&'a str>,
+    created_at: DateTime<Utc>,
+}
+
+impl<'a> NewSqliteEventRow<'a> {
+    pub(crate) fn new(organization_id: &'a str, event: &'a TaskExecutionEvent) -> Self {
+        Self {
+            organization_id,
+            task_execution_id: event.task_execution_id.to_string(),
+            from_status: event.from.map(TaskStatus::as_str),
+            to_status: event.to.as_str(),
+            actor: event.actor.to_string(),
+            reason: event.reason.as_deref(),
+            created_at: event.created_at,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]

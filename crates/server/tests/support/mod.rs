@@ -21,8 +21,9 @@ use flowexec_server::settings::{
     AuthSettings, BootstrapSettings, DatabaseSettings, LogFormat, LogSettings, ServerSettings,
     Settings,
 };
-use flowexec_server::store::{open_store, service, shared_service, AnyStore, Backend, Purpose};
+use flowexec_server::store::{api_services, open_store, AnyStore, Backend, Purpose};
 use flowexec_server::with_store;
+use flowexec_service::Admin;
 use flowexec_testkit::{TestDb, TestSqlite};
 
 pub type TestResult = anyhow::Result<()>;
@@ -150,8 +151,8 @@ impl TestApp {
         let server_settings = settings.clone();
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let shared = shared_service(&server_settings, &store);
-                match build_server(&server_settings, shared, listener, ShutdownSignal::new()) {
+                let services = api_services(&server_settings, &store);
+                match build_server(&server_settings, services, listener, ShutdownSignal::new()) {
                     Ok(server) => {
                         let _ = sender.send(Ok(server.handle()));
                         let _ = server.await;
@@ -179,9 +180,8 @@ impl TestApp {
 
     /// A new organization with a key of `role`.
     pub fn tenant(&self, role: Role, actor: Actor) -> anyhow::Result<Tenant> {
-        let settings = &self.settings;
         let key = with_store!(&self.admin, s => {
-            let service = service(settings, s);
+            let service = Admin::new(s.clone());
             let name = format!("org-{}", uuid::Uuid::new_v4().simple());
             let created = service.create_organization(&OrganizationName::parse(name)?)?;
             service.create_api_key(created.organization.id, role, actor)?
@@ -194,8 +194,7 @@ impl TestApp {
 
     /// Another key in an existing organization.
     pub fn key(&self, tenant: &Tenant, role: Role) -> anyhow::Result<String> {
-        let settings = &self.settings;
-        let key = with_store!(&self.admin, s => service(settings, s)
+        let key = with_store!(&self.admin, s => Admin::new(s.clone())
             .create_api_key(tenant.organization_id, role, Actor::System)?);
         Ok(key.plaintext)
     }

@@ -17,7 +17,7 @@ diesel::define_sql_function! {
 
 impl ApiKeyRepository for PgStore {
     fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyCredentials>, RepoError> {
-        self.read(|conn| {
+        self.read_statement(|conn| {
             let row = diesel::select(flowexec_find_api_key(id.into_uuid()))
                 .get_result::<(uuid::Uuid, String, String, Vec<u8>)>(conn)
                 .optional()?

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 use flowexec_domain::ports::OrganizationRepository;
-use flowexec_domain::{NewApiKey, Organization, OrganizationName, RepoError, Tenant};
+use flowexec_domain::{NewApiKey, Organization, RepoError, Tenant};
 
 use super::api_keys::insert_api_key;
 use crate::error::StoreError;
@@ -19,51 +19,45 @@ const BOOTSTRAP_LOCK: i64 = 0x666c_6f77_626f_6f74;
 
 fn insert_organization(
     conn: &mut PgConnection,
-    name: &OrganizationName,
+    organization: &Organization,
     first_key: &NewApiKey,
-) -> Result<Organization, StoreError> {
-    let organization: Organization = diesel::insert_into(organizations::table)
-        .values((
-            organizations::id.eq(first_key.organization_id.into_uuid()),
-            organizations::name.eq(name.as_str()),
-        ))
-        .returning(OrganizationRow::as_returning())
-        .get_result(conn)?
-        .try_into()?;
-    insert_api_key(conn, first_key)?;
-    Ok(organization)
+) -> Result<(), StoreError> {
+    diesel::insert_into(organizations::table)
+        .values(OrganizationRow::from(organization))
+        .execute(conn)?;
+    insert_api_key(conn, first_key)
 }
 
 impl OrganizationRepository for PgStore {
     fn create_organization(
         &self,
-        name: &OrganizationName,
+        organization: &Organization,
         first_key: &NewApiKey,
-    ) -> Result<Organization, RepoError> {
-        self.tenant_tx(Tenant::new(first_key.organization_id), |conn| {
-            insert_organization(conn, name, first_key)
+    ) -> Result<(), RepoError> {
+        self.tenant_tx(Tenant::new(organization.id), |conn| {
+            insert_organization(conn, organization, first_key)
         })
     }
 
     fn bootstrap_organization(
         &self,
-        name: &OrganizationName,
+        organization: &Organization,
         first_key: &NewApiKey,
-    ) -> Result<Option<Organization>, RepoError> {
-        self.tenant_tx(Tenant::new(first_key.organization_id), |conn| {
+    ) -> Result<bool, RepoError> {
+        self.tenant_tx(Tenant::new(organization.id), |conn| {
             // Held to the end of the transaction: a concurrent bootstrap
             // (another process too) waits here, then sees this one's row.
             diesel::sql_query(format!("SELECT pg_advisory_xact_lock({BOOTSTRAP_LOCK})"))
                 .execute(conn)?;
             if diesel::select(flowexec_has_organizations()).get_result::<bool>(conn)? {
-                return Ok(None);
+                return Ok(false);
             }
-            insert_organization(conn, name, first_key).map(Some)
+            insert_organization(conn, organization, first_key).map(|()| true)
         })
     }
 
     fn list_organizations(&self) -> Result<Vec<Organization>, RepoError> {
-        self.read(|conn| {
+        self.read_statement(|conn| {
             conn.transaction(|conn| {
                 // The owner's census policy reads every organization; only
                 // an administrative role may take it on (the app role may not).

@@ -1,15 +1,19 @@
-//! Response and request bodies, with their OpenAPI schemas. Domain types are
-//! mapped here so that the wire format is stated in one place.
+//! Flow and task executions on the wire.
 
 use chrono::{DateTime, Utc};
-use flowexec_domain::{FlowExecution, FlowExecutionDetail, TaskExecution, TaskStatus};
+use flowexec_domain::{
+    FlowExecution, FlowExecutionDetail, FlowName, NewFlowExecution, NewTask, TaskExecution,
+    TaskName, TaskStatus,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::problem::FieldError;
+
 /// Current execution state of a task.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Queued,
@@ -34,7 +38,7 @@ impl From<TaskStatus> for Status {
 }
 
 /// One attempt of one task inside a flow execution.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskExecutionBody {
     /// Unique identifier, assigned at creation.
     pub id: Uuid,
@@ -97,7 +101,7 @@ impl From<TaskExecution> for TaskExecutionBody {
 
 /// A flow execution with its task executions (ordered by task name, then
 /// execution index).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FlowExecutionBody {
     pub id: Uuid,
     pub organization_id: Uuid,
@@ -145,9 +149,8 @@ impl From<FlowExecutionDetail> for FlowExecutionBody {
 }
 
 /// One task of a new flow execution. Unknown fields are refused.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // documents the wire format; parsed field by field in handlers
 pub struct NewTaskBody {
     /// 1–128 characters of `A-Z a-z 0-9 _ - .`, starting with a letter or
     /// digit; unique within the flow execution.
@@ -161,14 +164,14 @@ pub struct NewTaskBody {
     /// Any JSON value; omitted or null for none. Strings and keys may not
     /// hold the NUL character; numbers may have at most 1,000 digits before
     /// and after the decimal point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
 }
 
 /// A new flow execution: its name, input, and 1–1000 tasks with distinct
 /// names. Unknown fields are refused.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // documents the wire format; parsed field by field in handlers
 pub struct NewFlowExecutionBody {
     /// Same character set and length as task names.
     #[schema(
@@ -179,14 +182,120 @@ pub struct NewFlowExecutionBody {
     )]
     pub flow_name: String,
     /// Any JSON value; omitted or null for none (same limits as a task's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
     #[schema(min_items = 1, max_items = 1000)]
     pub tasks: Vec<NewTaskBody>,
 }
 
-/// `/healthz` and `/readyz` answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HealthBody {
-    #[schema(example = "ok")]
-    pub status: &'static str,
+fn field_error(field: impl Into<String>, error: impl std::fmt::Display) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: error.to_string(),
+    }
+}
+
+impl NewFlowExecutionBody {
+    /// The domain's command, or every invalid field at once. `null` input
+    /// means none.
+    pub fn into_command(self) -> Result<NewFlowExecution, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let flow_name = FlowName::parse(self.flow_name)
+            .map_err(|e| errors.push(field_error("flow_name", e)))
+            .ok();
+        let mut tasks = Vec::with_capacity(self.tasks.len());
+        for (i, task) in self.tasks.into_iter().enumerate() {
+            match TaskName::parse(task.task_name) {
+                Ok(task_name) => tasks.push(NewTask {
+                    task_name,
+                    input: task.input.filter(|v| !v.is_null()),
+                }),
+                Err(e) => errors.push(field_error(format!("tasks[{i}].task_name"), e)),
+            }
+        }
+        match flow_name {
+            Some(flow_name) if errors.is_empty() => {
+                NewFlowExecution::new(flow_name, self.input.filter(|v| !v.is_null()), tasks)
+                    .map_err(|e| vec![field_error("tasks", e)])
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+impl From<&NewFlowExecution> for NewFlowExecutionBody {
+    fn from(new: &NewFlowExecution) -> Self {
+        Self {
+            flow_name: new.flow_name().to_string(),
+            input: new.input().cloned(),
+            tasks: new
+                .tasks()
+                .iter()
+                .map(|t| NewTaskBody {
+                    task_name: t.task_name.to_string(),
+                    input: t.input.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn body(value: Value) -> NewFlowExecutionBody {
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_valid_body_becomes_the_command_with_null_input_meaning_none() {
+        let command = body(json!({
+            "flow_name": "etl", "input": null,
+            "tasks": [{"task_name": "a", "input": {"k": 1}}, {"task_name": "b", "input": null}]
+        }))
+        .into_command();
+        let command = command.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(command.input(), None);
+        assert_eq!(command.tasks()[0].input, Some(json!({"k": 1})));
+        assert_eq!(command.tasks()[1].input, None);
+        assert_eq!(NewFlowExecutionBody::from(&command).tasks[0].task_name, "a");
+    }
+
+    #[test]
+    fn every_invalid_name_is_listed_at_once() {
+        let errors = body(json!({
+            "flow_name": "bad name",
+            "tasks": [{"task_name": ""}, {"task_name": "ok"}, {"task_name": "-x"}]
+        }))
+        .into_command()
+        .err()
+        .unwrap_or_default();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["flow_name", "tasks[0].task_name", "tasks[2].task_name"]
+        );
+    }
+
+    #[test]
+    fn repeated_task_names_are_reported_on_tasks() {
+        let errors =
+            body(json!({"flow_name": "f", "tasks": [{"task_name": "a"}, {"task_name": "a"}]}))
+                .into_command()
+                .err()
+                .unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "tasks");
+        assert!(errors[0].message.contains("'a'"), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_the_type_itself() {
+        let parsed: Result<NewFlowExecutionBody, _> =
+            serde_json::from_value(json!({"flow_name": "f", "tasks": [], "extra": 1}));
+        assert!(parsed.is_err());
+    }
 }

@@ -1,0 +1,237 @@
+//! A unit of work on PostgreSQL: the [`TenantTx`] operations on one
+//! connection, inside a transaction confined to one tenant (`tenant.rs`).
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use flowexec_domain::ports::TenantTx;
+use flowexec_domain::{
+    FlowExecution, FlowExecutionDetail, FlowExecutionId, OrganizationId, RepoError, ResultWrite,
+    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
+};
+use uuid::Uuid;
+
+use crate::error::{connection_lost, corrupt, StoreError};
+use crate::postgres::schema::{
+    flow_executions as fe, task_execution_events as ev, task_executions as te,
+};
+use crate::rows::{
+    EventRow, FlowExecutionRow, NewEventRow, TaskExecutionRecord, TaskExecutionRow,
+    TaskExecutionTuple,
+};
+
+diesel::define_sql_function! {
+    /// `flowexec_change_status(…)`: a status change's compare-and-set and its
+    /// event in one statement (migrations/postgres/…_status_changes).
+    #[allow(clippy::too_many_arguments)]
+    fn flowexec_change_status(
+        organization_id: SqlUuid,
+        id: SqlUuid,
+        to: Text,
+        actor: Text,
+        at: Timestamptz,
+        starts: Bool,
+        finishes: Bool,
+        sets_output: Bool,
+        output: Nullable<Jsonb>,
+        sets_error: Bool,
+        error: Nullable<Jsonb>,
+        from: Array<Text>,
+        reason: Nullable<Text>,
+    ) -> Record<TaskExecutionRecord>;
+}
+
+/// The operations of one unit of work. Remembers whether one of them found
+/// the connection gone, so that the store can run the unit again.
+pub struct PgTx<'t> {
+    conn: &'t mut PgConnection,
+    tenant: Tenant,
+    pub(crate) lost: bool,
+}
+
+impl<'t> PgTx<'t> {
+    pub(crate) fn new(conn: &'t mut PgConnection, tenant: Tenant) -> Self {
+        Self {
+            conn,
+            tenant,
+            lost: false,
+        }
+    }
+
+    fn org(&self) -> Uuid {
+        self.tenant.organization_id().into_uuid()
+    }
+
+    /// The outcome of one operation, noting a lost connection.
+    fn done<T>(&mut self, result: Result<T, StoreError>) -> Result<T, RepoError> {
+        if let Err(StoreError::Diesel(error)) = &result {
+            self.lost |= connection_lost(error);
+        }
+        result.map_err(RepoError::from)
+    }
+
+    /// Rows handed to a unit of work must belong to its tenant.
+    fn own(&self, organization_id: OrganizationId) -> Result<(), RepoError> {
+        if organization_id == self.tenant.organization_id() {
+            Ok(())
+        } else {
+            Err(RepoError::Unknown(anyhow::anyhow!(
+                "a row of organization {organization_id} was handed to a unit of work of another"
+            )))
+        }
+    }
+}
+
+fn task_rows(
+    conn: &mut PgConnection,
+    org: Uuid,
+    flow_execution_id: Uuid,
+) -> Result<Vec<TaskExecution>, StoreError> {
+    Ok(te::table
+        .filter(te::organization_id.eq(org))
+        .filter(te::flow_execution_id.eq(flow_execution_id))
+        .order((te::task_name.asc(), te::execution_index.asc()))
+        .select(TaskExecutionRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(TaskExecution::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+impl TenantTx for PgTx<'_> {
+    fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
+        let org = self.org();
+        let result = (|| {
+            let row = te::table
+                .filter(te::organization_id.eq(org))
+                .filter(te::id.eq(id.into_uuid()))
+                .select(TaskExecutionRow::as_select())
+                .first(self.conn)?;
+            Ok(TaskExecution::try_from(row)?)
+        })();
+        self.done(result)
+    }
+
+    fn flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecutionDetail, RepoError> {
+        let org = self.org();
+        let result = (|| {
+            let flow_execution = fe::table
+                .filter(fe::organization_id.eq(org))
+                .filter(fe::id.eq(id.into_uuid()))
+                .select(FlowExecutionRow::as_select())
+                .first(self.conn)?
+                .try_into()?;
+            Ok(FlowExecutionDetail {
+                flow_execution,
+                task_executions: task_rows(self.conn, org, id.into_uuid())?,
+            })
+        })();
+        self.done(result)
+    }
+
+    fn events(&mut self, id: TaskExecutionId) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+        let org = self.org();
+        let result = (|| {
+            te::table
+                .filter(te::organization_id.eq(org))
+                .filter(te::id.eq(id.into_uuid()))
+                .select(te::id)
+                .first::<Uuid>(self.conn)?;
+            Ok(ev::table
+                .filter(ev::organization_id.eq(org))
+                .filter(ev::task_execution_id.eq(id.into_uuid()))
+                .order(ev::id.asc())
+                .select(EventRow::as_select())
+                .load(self.conn)?
+                .into_iter()
+                .map(TaskExecutionEvent::try_from)
+                .collect::<Result<_, _>>()?)
+        })();
+        self.done(result)
+    }
+
+    fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {
+        self.own(flow.organization_id)?;
+        let result = diesel::insert_into(fe::table)
+            .values(FlowExecutionRow::from(flow))
+            .execute(self.conn)
+            .map(|_| ())
+            .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn insert_task_executions(&mut self, tasks: &[TaskExecution]) -> Result<(), RepoError> {
+        for task in tasks {
+            self.own(task.organization_id)?;
+        }
+        let rows: Vec<TaskExecutionRow> = tasks.iter().map(TaskExecutionRow::from).collect();
+        let result = diesel::insert_into(te::table)
+            .values(&rows)
+            .execute(self.conn)
+            .map(|_| ())
+            .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn insert_events(&mut self, events: &[TaskExecutionEvent]) -> Result<(), RepoError> {
+        let org = self.tenant.organization_id();
+        let rows: Vec<NewEventRow<'_>> = events.iter().map(|e| NewEventRow::new(org, e)).collect();
+        let result = diesel::insert_into(ev::table)
+            .values(&rows)
+            .execute(self.conn)
+            .map(|_| ())
+            .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn change_status(&mut self, change: &StatusChange) -> Result<TaskExecution, RepoError> {
+        let org = self.org();
+        let id = change.task_execution_id.into_uuid();
+        let (sets_output, output, sets_error, error) = match &change.result {
+            ResultWrite::Keep => (false, None, false, None),
+            ResultWrite::Output(output) => (true, output.clone(), false, None),
+            ResultWrite::Error(error) => (false, None, true, error.clone()),
+        };
+        let from: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
+        let changed = diesel::select(flowexec_change_status(
+            org,
+            id,
+            change.to.as_str(),
+            change.modified_by.to_string(),
+            change.at,
+            change.starts,
+            change.finishes,
+            sets_output,
+            output,
+            sets_error,
+            error,
+            from,
+            change.reason.as_deref(),
+        ))
+        .get_result::<TaskExecutionTuple>(self.conn)
+        .optional()
+        .map_err(StoreError::from);
+        match self.done(changed)? {
+            Some(row) => {
+                let row = TaskExecutionRow::from(row)
+                    .try_into()
+                    .map_err(StoreError::from);
+                self.done(row)
+            }
+            // Nothing changed: only now, tell a missing row from a refusal.
+            None => {
+                let current = te::table
+                    .filter(te::organization_id.eq(org))
+                    .filter(te::id.eq(id))
+                    .select(te::status)
+                    .first::<String>(self.conn)
+                    .map_err(StoreError::from);
+                let current = self.done(current)?;
+                let current: TaskStatus = current
+                    .parse()
+                    .map_err(|e| RepoError::from(StoreError::from(corrupt("status", e))))?;
+                Err(change.refusal(current))
+            }
+        }
+    }
+}

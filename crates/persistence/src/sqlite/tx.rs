@@ -1,0 +1,179 @@
+//! A unit of work on SQLite: the [`TenantTx`] operations on one connection,
+//! inside one transaction (writes serialized by the store, see `mod.rs`).
+//! Every query filters by the tenant's organization.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use flowexec_domain::ports::TenantTx;
+use flowexec_domain::{
+    FlowExecution, FlowExecutionDetail, FlowExecutionId, OrganizationId, RepoError, StatusChange,
+    TaskExecution, TaskExecutionEvent, TaskExecutionId, Tenant,
+};
+
+use super::rows::{
+    json_text, NewSqliteEventRow, NewSqliteFlowExecutionRow, NewSqliteTaskExecutionRow,
+    SqliteEventRow, SqliteFlowExecutionRow, SqliteTaskExecutionRow,
+};
+use super::schema::{flow_executions as fe, task_execution_events as ev, task_executions as te};
+use crate::error::StoreError;
+use crate::rows::{EventRow, FlowExecutionRow, TaskExecutionRow};
+
+pub struct SqliteTx<'t> {
+    conn: &'t mut SqliteConnection,
+    tenant: Tenant,
+    org: String,
+}
+
+impl<'t> SqliteTx<'t> {
+    pub(crate) fn new(conn: &'t mut SqliteConnection, tenant: Tenant) -> Self {
+        Self {
+            conn,
+            tenant,
+            org: tenant.organization_id().to_string(),
+        }
+    }
+
+    /// Rows handed to a unit of work must belong to its tenant.
+    fn own(&self, organization_id: OrganizationId) -> Result<(), RepoError> {
+        if organization_id == self.tenant.organization_id() {
+            Ok(())
+        } else {
+            Err(RepoError::Unknown(anyhow::anyhow!(
+                "a row of organization {organization_id} was handed to a unit of work of another"
+            )))
+        }
+    }
+}
+
+pub(crate) fn task_row(
+    conn: &mut SqliteConnection,
+    org: &str,
+    id: &str,
+) -> Result<TaskExecution, StoreError> {
+    let row = te::table
+        .filter(te::organization_id.eq(org))
+        .filter(te::id.eq(id))
+        .select(SqliteTaskExecutionRow::as_select())
+        .first(conn)?;
+    Ok(TaskExecutionRow::try_from(row)?.try_into()?)
+}
+
+fn tasks_of(
+    conn: &mut SqliteConnection,
+    org: &str,
+    flow_id: &str,
+) -> Result<Vec<TaskExecution>, StoreError> {
+    te::table
+        .filter(te::organization_id.eq(org))
+        .filter(te::flow_execution_id.eq(flow_id))
+        .order((te::task_name.asc(), te::execution_index.asc()))
+        .select(SqliteTaskExecutionRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| Ok(TaskExecutionRow::try_from(row)?.try_into()?))
+        .collect()
+}
+
+impl TenantTx for SqliteTx<'_> {
+    fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
+        Ok(task_row(self.conn, &self.org, &id.to_string())?)
+    }
+
+    fn flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecutionDetail, RepoError> {
+        let id = id.to_string();
+        let row = fe::table
+            .filter(fe::organization_id.eq(&self.org))
+            .filter(fe::id.eq(&id))
+            .select(SqliteFlowExecutionRow::as_select())
+            .first(self.conn)
+            .map_err(StoreError::from)?;
+        let flow_execution: FlowExecution = FlowExecutionRow::try_from(row)
+            .and_then(FlowExecution::try_from)
+            .map_err(StoreError::from)?;
+        Ok(FlowExecutionDetail {
+            flow_execution,
+            task_executions: tasks_of(self.conn, &self.org, &id)?,
+        })
+    }
+
+    fn events(&mut self, id: TaskExecutionId) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+        let id = id.to_string();
+        task_row(self.conn, &self.org, &id)?;
+        let rows = ev::table
+            .filter(ev::organization_id.eq(&self.org))
+            .filter(ev::task_execution_id.eq(&id))
+            .order(ev::id.asc())
+            .select(SqliteEventRow::as_select())
+            .load(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Ok(EventRow::try_from(row)?.try_into()?))
+            .collect::<Result<_, StoreError>>()?)
+    }
+
+    fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {
+        self.own(flow.organization_id)?;
+        diesel::insert_into(fe::table)
+            .values(NewSqliteFlowExecutionRow::from(flow))
+            .execute(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn insert_task_executions(&mut self, tasks: &[TaskExecution]) -> Result<(), RepoError> {
+        for task in tasks {
+            self.own(task.organization_id)?;
+        }
+        let rows: Vec<NewSqliteTaskExecutionRow> =
+            tasks.iter().map(NewSqliteTaskExecutionRow::from).collect();
+        diesel::insert_into(te::table)
+            .values(&rows)
+            .execute(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn insert_events(&mut self, events: &[TaskExecutionEvent]) -> Result<(), RepoError> {
+        let rows: Vec<NewSqliteEventRow<'_>> = events
+            .iter()
+            .map(|event| NewSqliteEventRow::new(&self.org, event))
+            .collect();
+        diesel::insert_into(ev::table)
+            .values(&rows)
+            .execute(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Writes run one at a time (the store's write lock and `BEGIN
+    /// IMMEDIATE`), so the status read here is the one the update replaces;
+    /// the update repeats it as its condition all the same.
+    fn change_status(&mut self, change: &StatusChange) -> Result<TaskExecution, RepoError> {
+        let id = change.task_execution_id.to_string();
+        let before = task_row(self.conn, &self.org, &id)?;
+        if !change.applies_to(before.status) {
+            return Err(change.refusal(before.status));
+        }
+        let after = change.applied_to(&before);
+        diesel::update(
+            te::table
+                .filter(te::organization_id.eq(&self.org))
+                .filter(te::id.eq(&id))
+                .filter(te::status.eq(before.status.as_str())),
+        )
+        .set((
+            te::status.eq(after.status.as_str()),
+            te::modified_by.eq(after.modified_by.to_string()),
+            te::updated_at.eq(after.updated_at),
+            te::started_at.eq(after.started_at),
+            te::completed_at.eq(after.completed_at),
+            te::output.eq(json_text(after.output.as_ref())),
+            te::error.eq(json_text(after.error.as_ref())),
+        ))
+        .execute(self.conn)
+        .map_err(StoreError::from)?;
+        self.insert_events(&[change.event(before.status)])?;
+        Ok(after)
+    }
+}

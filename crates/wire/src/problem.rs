@@ -1,0 +1,30 @@
+//! RFC 9457 problem details, the body of every error answer.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// A path into the body, e.g. `tasks[2].task_name`.
+    pub field: String,
+    pub message: String,
+}
+
+/// An error answer (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:flowexec:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable snake_case code.
+    pub code: String,
+    /// The request's id, as in the `X-Request-Id` response header.
+    pub request_id: String,
+    /// The invalid fields; present only for `validation_failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
