@@ -5,7 +5,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -135,52 +135,54 @@ fn nothing_acknowledged_is_lost_when_the_server_is_killed_mid_load() -> TestResu
         .trim()
         .to_owned();
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
+    let (progress, acks) = mpsc::channel::<()>();
     let clients: Vec<_> = (0..8)
         .map(|_| {
-            let (base, key, acknowledged, stop) = (
+            let (base, key, acknowledged, killed, progress) = (
                 server.base.clone(),
                 key.clone(),
                 acknowledged.clone(),
-                stop.clone(),
+                killed.clone(),
+                progress.clone(),
             );
-            thread::spawn(move || {
+            thread::spawn(move || -> anyhow::Result<()> {
                 let client = reqwest::blocking::Client::new();
                 // Bounded: at most 500 requests per client.
                 for _ in 0..500 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
                     match post_flow(&client, &base, &key, 4) {
                         Ok((StatusCode::CREATED, body)) => {
-                            if let (Some(id), Ok(mut ids)) =
-                                (body["id"].as_str(), acknowledged.lock())
-                            {
-                                ids.push(id.to_owned());
-                            }
+                            let id = body["id"]
+                                .as_str()
+                                .ok_or_else(|| anyhow::anyhow!("a 201 without an id: {body}"))?;
+                            acknowledged.lock().unwrap().push(id.to_owned());
+                            let _ = progress.send(());
                         }
-                        _ => break, // the server is gone
+                        // A killed process answers nothing: any status but
+                        // 201 is a failure, whenever it comes.
+                        Ok((status, body)) => anyhow::bail!("unexpected {status}: {body}"),
+                        Err(_) if killed.load(Ordering::SeqCst) => return Ok(()),
+                        Err(error) => anyhow::bail!("a request failed before the kill: {error}"),
                     }
                 }
+                Ok(())
             })
         })
         .collect();
-    // Kill once a good number of writes were acknowledged (bounded wait).
-    for _ in 0..600 {
-        if acknowledged.lock().map(|ids| ids.len()).unwrap_or(0) >= 150 {
+    drop(progress);
+    // Kill once a good number of writes were acknowledged (or the clients
+    // stopped, whose errors the joins below report).
+    for _ in 0..150 {
+        if acks.recv_timeout(Duration::from_secs(60)).is_err() {
             break;
         }
-        thread::sleep(Duration::from_millis(50));
     }
+    killed.store(true, Ordering::SeqCst);
     server.kill()?;
-    stop.store(true, Ordering::Relaxed);
     for client in clients {
-        let _ = client.join();
+        client.join().expect("a client panicked")?;
     }
-    let acknowledged = acknowledged
-        .lock()
-        .map(|ids| ids.clone())
-        .unwrap_or_default();
+    let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() >= 150,
         "only {} writes before the kill",

@@ -247,7 +247,7 @@ mod tests {
     use super::*;
 
     fn body(value: Value) -> NewFlowExecutionBody {
-        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+        serde_json::from_value(value).unwrap()
     }
 
     #[test]
