@@ -253,6 +253,29 @@ fn upgrading_a_database_filled_under_earlier_migrations_keeps_every_row() -> Tes
 }
 
 #[test]
+fn migrate_creates_a_missing_database_and_nothing_when_the_connection_fails_otherwise() -> TestResult
+{
+    let db = TestDb::unborn()?;
+    // An unknown user: libpq's message says "does not exist" too, yet no
+    // database may be created for it.
+    let refused = migrate(&db.url_as("no_such_user")?, &db.app_url())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("cannot connect with database.admin_url"),
+        "{refused}"
+    );
+    assert!(!db.exists()?, "a database was created for a refused login");
+
+    let first = migrate(&db.admin_url(), &db.app_url())?;
+    assert!(first.database_created && !first.applied.is_empty());
+    let again = migrate(&db.admin_url(), &db.app_url())?;
+    assert!(!again.database_created && again.applied.is_empty());
+    Ok(())
+}
+
+#[test]
 fn only_an_administrative_connection_may_list_every_organization() -> TestResult {
     let db = TestDb::new()?;
     let app = store(&db, 2)?;

@@ -146,26 +146,45 @@ fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// Connects as `admin`; when that fails, asks the maintenance database's
+/// catalog whether `database` exists and creates it only if it does not.
+/// (libpq reports a failed connection as text without a SQLSTATE, so the
+/// catalog, not the message, decides; any other failure is returned as is.)
 fn connect_creating_database(admin: &Url, database: &str) -> anyhow::Result<(PgConnection, bool)> {
     crate::prepare_client_library();
-    match PgConnection::establish(admin.as_str()) {
-        Ok(conn) => Ok((conn, false)),
-        Err(error) if error.to_string().contains("does not exist") => {
-            check_identifier("the database name", database)?;
-            let mut maintenance = admin.clone();
-            maintenance.set_path("/postgres");
-            let mut conn = PgConnection::establish(maintenance.as_str())
-                .with_context(|| format!("cannot connect to create database {database}"))?;
-            conn.batch_execute(&format!("CREATE DATABASE {database}"))
-                .with_context(|| format!("cannot create database {database}"))?;
-            let conn = PgConnection::establish(admin.as_str())
-                .with_context(|| format!("cannot connect to the new database {database}"))?;
-            Ok((conn, true))
-        }
-        Err(error) => Err(anyhow::anyhow!(
-            "cannot connect with database.admin_url: {error}"
-        )),
+    let error = match PgConnection::establish(admin.as_str()) {
+        Ok(conn) => return Ok((conn, false)),
+        Err(error) => error,
+    };
+    let refused = || anyhow::anyhow!("cannot connect with database.admin_url: {error}");
+    let mut maintenance_url = admin.clone();
+    maintenance_url.set_path("/postgres");
+    let Ok(mut maintenance) = PgConnection::establish(maintenance_url.as_str()) else {
+        return Err(refused());
+    };
+    if database_exists(&mut maintenance, database)? {
+        return Err(refused());
     }
+    check_identifier("the database name", database)?;
+    maintenance
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .with_context(|| format!("cannot create database {database}"))?;
+    let conn = PgConnection::establish(admin.as_str())
+        .with_context(|| format!("cannot connect to the new database {database}"))?;
+    Ok((conn, true))
+}
+
+fn database_exists(conn: &mut PgConnection, database: &str) -> anyhow::Result<bool> {
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = Bool)]
+        exists: bool,
+    }
+    let row: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(database)
+            .get_result(conn)?;
+    Ok(row.exists)
 }
 
 fn ensure_roles(
