@@ -27,13 +27,14 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     ValidationFailed,
     RequestTimeout,
-    RateLimited,
     Internal,
     Unavailable,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 14] = [
+    /// Every kind, for the tests of the table.
+    #[cfg(test)]
+    const ALL: [ErrorKind; 13] = [
         Self::MalformedRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -45,7 +46,6 @@ impl ErrorKind {
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
         Self::RequestTimeout,
-        Self::RateLimited,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -92,11 +92,6 @@ impl ErrorKind {
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 "Request timeout",
-            ),
-            RateLimited => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests",
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -20,9 +20,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use flowexec_service::{Authenticate, ExecutionUseCases, Readiness};
 
-pub use auth::BearerKey;
-pub use error::{ApiError, ErrorKind, FieldError};
-pub use openapi::ApiDoc;
 pub use shutdown::ShutdownSignal;
 
 /// Limits the API enforces on requests, and the server's shutdown.

@@ -2,12 +2,14 @@
 //! temporary file each): status codes, problem bodies, headers. A fake
 //! appears only where a fault must be injected (a 500, a 503).
 
+// clippy.toml allows unwrap in test functions; the helpers here are test
+// code too, where a panic is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use flowexec_api::{build_app, ApiServices, ApiSettings};
 use flowexec_domain::{
     Actor, FlowExecutionDetail, FlowExecutionId, FlowName, NewFlowExecution, NewTask,
@@ -33,16 +35,16 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let db = TestSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-        let store = db.open(4).unwrap_or_else(|e| panic!("{e}"));
+        let db = TestSqlite::new().unwrap();
+        let store = db.open(4).unwrap();
         let admin = Admin::new(store.clone());
         let org = admin
-            .create_organization(&OrganizationName::parse("acme").unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .create_organization(&OrganizationName::parse("acme").unwrap())
+            .unwrap();
         let key = |role| {
             admin
                 .create_api_key(org.organization.id, role, Actor::Integration)
-                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap()
                 .plaintext
         };
         let (write_key, read_key) = (key(Role::Write), key(Role::Read));
@@ -68,39 +70,24 @@ impl World {
             &KeyAuthenticator::new(self.store.clone(), &KeyCacheSettings::default()),
             &self.write_key,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let tasks = tasks
             .iter()
             .map(|t| NewTask {
-                task_name: TaskName::parse(*t).unwrap_or_else(|e| panic!("{e}")),
+                task_name: TaskName::parse(*t).unwrap(),
                 input: Some(json!({"a": [1, "x", null]})),
             })
             .collect();
-        let new = NewFlowExecution::new(
-            FlowName::parse("etl").unwrap_or_else(|e| panic!("{e}")),
-            None,
-            tasks,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let new = NewFlowExecution::new(FlowName::parse("etl").unwrap(), None, tasks).unwrap();
         self.services
             .executions
             .create_flow_execution(&principal, new)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
     }
 
     /// Rows in a table.
     fn count(&self, table: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = SqliteConnection::establish(&self.db.path().to_string_lossy())
-            .unwrap_or_else(|e| panic!("{e}"));
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result::<Count>(&mut conn)
-            .map(|c| c.n)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.db.count(table).unwrap()
     }
 }
 

@@ -9,7 +9,9 @@ use flowexec_domain::RepoError;
 pub(crate) enum StoreError {
     Diesel(DieselError),
     Repo(RepoError),
-    /// A domain answer caused by the connection being gone.
+    /// A domain answer caused by the connection being gone (PostgreSQL:
+    /// the unit of work may be run again on a fresh connection).
+    #[cfg(feature = "postgres")]
     Lost(RepoError),
 }
 
@@ -28,7 +30,9 @@ impl From<RepoError> for StoreError {
 impl From<StoreError> for RepoError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Repo(error) | StoreError::Lost(error) => error,
+            StoreError::Repo(error) => error,
+            #[cfg(feature = "postgres")]
+            StoreError::Lost(error) => error,
             StoreError::Diesel(error) => from_diesel(error),
         }
     }

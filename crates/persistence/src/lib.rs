@@ -1,15 +1,21 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "postgres")]
 mod client;
 mod error;
 mod pool;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
 pub use client::prepare_client_library;
 pub use pool::PoolSettings;
+#[cfg(feature = "postgres")]
 pub use postgres::{
-    inspect_role, migrate, migrate_up_to, MigrationReport, PgStore, PgTx, RoleReport, MIGRATIONS,
+    inspect_role, migrate, migrate_up_to, MigrationReport, PgStore, PgTx, RoleReport,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATIONS};

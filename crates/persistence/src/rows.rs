@@ -1,33 +1,40 @@
 //! Rows, and their mapping to domain types: written once for both stores.
 //! PostgreSQL reads and writes these structs directly (hence the diesel
-//! derives); the SQLite store converts its text-typed rows into them. These
-//! types never leave the crate.
+//! derives, with the `postgres` feature); the SQLite store converts its
+//! text-typed rows into them. PostgreSQL's own shapes (a function's result
+//! tuple, insert rows) are in `postgres/rows.rs`. These types never leave
+//! the crate.
 
 use chrono::{DateTime, Utc};
+#[cfg(feature = "postgres")]
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use flowexec_domain::{
-    Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, NewApiKey,
-    Organization, OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionEvent,
-    TaskExecutionId, TaskName, TaskStatus,
+    Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, Organization,
+    OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionEvent, TaskExecutionId,
+    TaskName,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::corrupt;
+#[cfg(feature = "postgres")]
 use crate::postgres::schema::{
-    api_keys, flow_executions, organizations, task_execution_events, task_executions,
+    flow_executions, organizations, task_execution_events, task_executions,
 };
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, DieselError>
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, DieselError>
 where
     T::Err: std::fmt::Display,
 {
     text.parse().map_err(|e| corrupt(what, e))
 }
 
-#[derive(Queryable, Selectable, QueryableByName, Insertable)]
-#[diesel(table_name = task_executions, check_for_backend(diesel::pg::Pg))]
+#[cfg_attr(
+    feature = "postgres",
+    derive(Queryable, Selectable, QueryableByName, Insertable),
+    diesel(table_name = task_executions, check_for_backend(diesel::pg::Pg))
+)]
 pub(crate) struct TaskExecutionRow {
     pub(crate) organization_id: Uuid,
     pub(crate) id: Uuid,
@@ -43,65 +50,6 @@ pub(crate) struct TaskExecutionRow {
     pub(crate) updated_at: DateTime<Utc>,
     pub(crate) started_at: Option<DateTime<Utc>>,
     pub(crate) completed_at: Option<DateTime<Utc>>,
-}
-
-/// The SQL types of a task execution as `flowexec_get_task_execution`
-/// returns it: its explicit column list, in that order (see
-/// migrations/postgres/…_explicit_read_columns).
-pub(crate) type TaskExecutionRecord = (
-    diesel::sql_types::Uuid,
-    diesel::sql_types::Uuid,
-    diesel::sql_types::Uuid,
-    diesel::sql_types::Text,
-    diesel::sql_types::Int4,
-    diesel::sql_types::Text,
-    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
-    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
-    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
-    diesel::sql_types::Text,
-    diesel::sql_types::Timestamptz,
-    diesel::sql_types::Timestamptz,
-    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-);
-
-/// The Rust values of a [`TaskExecutionRecord`].
-pub(crate) type TaskExecutionTuple = (
-    Uuid,
-    Uuid,
-    Uuid,
-    String,
-    i32,
-    String,
-    Option<Value>,
-    Option<Value>,
-    Option<Value>,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
-
-impl From<TaskExecutionTuple> for TaskExecutionRow {
-    fn from(t: TaskExecutionTuple) -> Self {
-        Self {
-            organization_id: t.0,
-            id: t.1,
-            flow_execution_id: t.2,
-            task_name: t.3,
-            execution_index: t.4,
-            status: t.5,
-            input: t.6,
-            output: t.7,
-            error: t.8,
-            modified_by: t.9,
-            created_at: t.10,
-            updated_at: t.11,
-            started_at: t.12,
-            completed_at: t.13,
-        }
-    }
 }
 
 impl TryFrom<TaskExecutionRow> for TaskExecution {
@@ -148,8 +96,11 @@ impl From<&TaskExecution> for TaskExecutionRow {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = flow_executions, check_for_backend(diesel::pg::Pg))]
+#[cfg_attr(
+    feature = "postgres",
+    derive(Queryable, Selectable, Insertable),
+    diesel(table_name = flow_executions, check_for_backend(diesel::pg::Pg))
+)]
 pub(crate) struct FlowExecutionRow {
     pub(crate) organization_id: Uuid,
     pub(crate) id: Uuid,
@@ -190,34 +141,11 @@ impl From<&FlowExecution> for FlowExecutionRow {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = task_execution_events)]
-pub(crate) struct NewEventRow<'a> {
-    pub organization_id: Uuid,
-    pub task_execution_id: Uuid,
-    pub from_status: Option<&'static str>,
-    pub to_status: &'static str,
-    pub actor: String,
-    pub reason: Option<&'a str>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl<'a> NewEventRow<'a> {
-    pub(crate) fn new(organization_id: OrganizationId, event: &'a TaskExecutionEvent) -> Self {
-        Self {
-            organization_id: organization_id.into_uuid(),
-            task_execution_id: event.task_execution_id.into_uuid(),
-            from_status: event.from.map(TaskStatus::as_str),
-            to_status: event.to.as_str(),
-            actor: event.actor.to_string(),
-            reason: event.reason.as_deref(),
-            created_at: event.created_at,
-        }
-    }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = task_execution_events, check_for_backend(diesel::pg::Pg))]
+#[cfg_attr(
+    feature = "postgres",
+    derive(Queryable, Selectable),
+    diesel(table_name = task_execution_events, check_for_backend(diesel::pg::Pg))
+)]
 pub(crate) struct EventRow {
     pub task_execution_id: Uuid,
     pub from_status: Option<String>,
@@ -246,8 +174,11 @@ impl TryFrom<EventRow> for TaskExecutionEvent {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = organizations, check_for_backend(diesel::pg::Pg))]
+#[cfg_attr(
+    feature = "postgres",
+    derive(Queryable, Selectable, Insertable),
+    diesel(table_name = organizations, check_for_backend(diesel::pg::Pg))
+)]
 pub(crate) struct OrganizationRow {
     pub(crate) id: Uuid,
     pub(crate) name: String,
@@ -273,30 +204,6 @@ impl TryFrom<OrganizationRow> for Organization {
             name: OrganizationName::parse(row.name).map_err(|e| corrupt("organization name", e))?,
             created_at: row.created_at,
         })
-    }
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = api_keys)]
-pub(crate) struct NewApiKeyRow<'a> {
-    pub(crate) id: Uuid,
-    pub(crate) organization_id: Uuid,
-    pub(crate) role: &'static str,
-    pub(crate) actor: String,
-    pub(crate) secret_sha256: &'a [u8],
-    pub(crate) created_at: DateTime<Utc>,
-}
-
-impl<'a> From<&'a NewApiKey> for NewApiKeyRow<'a> {
-    fn from(key: &'a NewApiKey) -> Self {
-        Self {
-            id: key.id.into_uuid(),
-            organization_id: key.organization_id.into_uuid(),
-            role: key.role.as_str(),
-            actor: key.actor.to_string(),
-            secret_sha256: &key.secret_sha256,
-            created_at: key.created_at,
-        }
     }
 }
 

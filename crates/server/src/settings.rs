@@ -33,6 +33,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use config::{Config, Environment, File, FileFormat};
+use flowexec_api::ApiSettings;
+use flowexec_persistence::PoolSettings;
+use flowexec_service::KeyCacheSettings;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,20 +101,14 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// The defaults of the settings only the server has; the others come from
+/// the crate that owns them (see [`defaults_builder`]).
 const DEFAULTS: &str = r#"
 data_dir = "./flowexec-data"
 
-[database]
-connect_timeout_secs = 5
-
 [server]
 bind = "127.0.0.1:8080"
-max_body_bytes = 1048576
-body_timeout_secs = 15
 shutdown_timeout_secs = 30
-
-[auth]
-key_cache_secs = 10
 
 [bootstrap]
 enabled = true
@@ -121,21 +118,22 @@ format = "text"
 level = "info"
 "#;
 
-/// Connections per core when `database.pool_size` is not set. More
-/// concurrently active database sessions than that, on a machine whose
-/// cores the database shares, turned into latency spikes of 300–850 ms
-/// (issue 6; docs/operations.md), for no gain in throughput.
-const POOL_PER_CORE: u32 = 2;
-
-/// The built-in defaults, the computed ones included.
+/// The built-in defaults: [`DEFAULTS`], and each layer's own for the
+/// settings it owns (the pool's, the HTTP layer's, the key cache's).
 fn defaults_builder() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
-    let pool = u32::try_from(cores())
-        .unwrap_or(u32::MAX)
-        .saturating_mul(POOL_PER_CORE)
-        .max(2);
+    let pool = PoolSettings::default();
+    let api = ApiSettings::default();
+    let keys = KeyCacheSettings::default();
     Ok(Config::builder()
         .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-        .set_default("database.pool_size", pool)?)
+        .set_default("database.pool_size", pool.max_size)?
+        .set_default(
+            "database.connect_timeout_secs",
+            pool.connection_timeout.as_secs(),
+        )?
+        .set_default("server.max_body_bytes", u64::try_from(api.max_body_bytes)?)?
+        .set_default("server.body_timeout_secs", api.body_timeout.as_secs())?
+        .set_default("auth.key_cache_secs", keys.ttl.as_secs())?)
 }
 
 impl Settings {
@@ -234,9 +232,23 @@ mod tests {
         assert_eq!(defaults.database.url, None, "no database.url means SQLite");
         assert_eq!(defaults.data_dir, PathBuf::from("./flowexec-data"));
         assert!(defaults.bootstrap.enabled);
+        // The documented defaults (README, docs/operations.md), wherever
+        // they are defined.
         assert_eq!(
-            (defaults.database.pool_size, defaults.auth.key_cache_secs),
-            ((2 * cores() as u32).max(2), 10)
+            (
+                defaults.database.pool_size,
+                defaults.database.connect_timeout_secs,
+                defaults.auth.key_cache_secs
+            ),
+            ((2 * cores() as u32).max(2), 5, 10)
+        );
+        assert_eq!(
+            (
+                defaults.server.max_body_bytes,
+                defaults.server.body_timeout_secs,
+                defaults.server.shutdown_timeout_secs
+            ),
+            (1_048_576, 15, 30)
         );
         assert_eq!(defaults.log.format, LogFormat::Text);
 

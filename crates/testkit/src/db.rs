@@ -7,13 +7,13 @@ use diesel::sql_types::{Bool, Text};
 use url::Url;
 
 /// The LOGIN role tests connect as.
-pub const APP_ROLE: &str = "flowexec_app";
+const APP_ROLE: &str = "flowexec_app";
 const APP_PASSWORD: &str = "flowexec_app";
 /// Serializes template creation across test processes.
 const TEMPLATE_LOCK: i64 = 0x666c_6f77_7465_7374;
 
 /// The superuser URL of the test server (any database on it).
-pub fn admin_base_url() -> anyhow::Result<Url> {
+fn admin_base_url() -> anyhow::Result<Url> {
     let text = std::env::var("FLOWEXEC_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned());
@@ -61,7 +61,7 @@ fn database_exists(conn: &mut PgConnection, name: &str) -> anyhow::Result<bool> 
 
 /// The migrated template's name, creating it if this migration set has none.
 fn ensure_template(base: &Url, maintenance: &mut PgConnection) -> anyhow::Result<String> {
-    let template = format!("flowexec_tpl_{}", env!("FLOWEXEC_MIGRATIONS_HASH"));
+    let template = format!("flowexec_tpl_{}", env!("FLOWEXEC_TEMPLATE_HASH"));
     maintenance.batch_execute(&format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))?;
     let outcome = (|| -> anyhow::Result<()> {
         if database_exists(maintenance, &template)? {
@@ -114,6 +114,31 @@ impl TestDb {
         Ok(Self { base, name })
     }
 
+    /// A database name that does not exist yet (dropped on drop if
+    /// something created it): for tests of `migrate` creating it.
+    pub fn unborn() -> anyhow::Result<Self> {
+        Ok(Self {
+            base: admin_base_url()?,
+            name: format!("flowexec_test_{}", uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    /// Whether the database exists.
+    pub fn exists(&self) -> anyhow::Result<bool> {
+        database_exists(
+            &mut connect(&with_database(&self.base, "postgres"))?,
+            &self.name,
+        )
+    }
+
+    /// [`TestDb::admin_url`] with another user name (which need not exist).
+    pub fn url_as(&self, user: &str) -> anyhow::Result<String> {
+        let mut url = with_database(&self.base, &self.name);
+        url.set_username(user)
+            .map_err(|()| anyhow::anyhow!("cannot set a user name on {url}"))?;
+        Ok(url.into())
+    }
+
     /// Connects as the restricted app role (not superuser, NOBYPASSRLS).
     pub fn app_url(&self) -> String {
         app_url(&self.base, &self.name)
@@ -125,6 +150,12 @@ impl TestDb {
     /// may not do, never for the assertions about isolation.
     pub fn admin_url(&self) -> String {
         with_database(&self.base, &self.name).into()
+    }
+
+    /// Rows in one of [`crate::TABLES`], across all organizations (as the
+    /// superuser).
+    pub fn count(&self, table: &str) -> anyhow::Result<i64> {
+        crate::count_rows(&mut connect(&with_database(&self.base, &self.name))?, table)
     }
 
     /// Creates a LOGIN role with the given attributes (e.g. `SUPERUSER`,

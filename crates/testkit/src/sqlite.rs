@@ -42,6 +42,15 @@ impl TestSqlite {
     }
 }
 
+impl TestSqlite {
+    /// Rows in one of [`crate::TABLES`].
+    pub fn count(&self, table: &str) -> anyhow::Result<i64> {
+        use diesel::Connection;
+        let mut conn = diesel::SqliteConnection::establish(&self.path().to_string_lossy())?;
+        crate::count_rows(&mut conn, table)
+    }
+}
+
 impl Drop for TestSqlite {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

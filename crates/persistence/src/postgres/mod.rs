@@ -4,11 +4,12 @@
 mod migrate;
 mod pool;
 mod repos;
+mod rows;
 pub(crate) mod schema;
 mod store;
 mod tenant;
 pub(crate) mod tx;
 
-pub use migrate::{inspect_role, migrate, migrate_up_to, MigrationReport, RoleReport, MIGRATIONS};
+pub use migrate::{inspect_role, migrate, migrate_up_to, MigrationReport, RoleReport};
 pub use store::PgStore;
 pub use tx::PgTx;

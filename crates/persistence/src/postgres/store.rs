@@ -10,12 +10,13 @@ use diesel::sql_types::Uuid as SqlUuid;
 use flowexec_domain::ports::ExecutionStore;
 use flowexec_domain::{RepoError, TaskExecution, TaskExecutionId, Tenant};
 
+use super::rows::{TaskExecutionRecord, TaskExecutionTuple};
 use crate::error::StoreError;
 use crate::pool::PoolSettings;
 use crate::postgres::pool::{lost, PgManager, PoolHealth};
 use crate::postgres::tenant::{in_tenant, Access};
 use crate::postgres::tx::PgTx;
-use crate::rows::{TaskExecutionRecord, TaskExecutionRow, TaskExecutionTuple};
+use crate::rows::TaskExecutionRow;
 
 diesel::define_sql_function! {
     /// `flowexec_get_task_execution(org, id)`: sets the tenant and selects

@@ -12,13 +12,11 @@ use flowexec_domain::{
 use uuid::Uuid;
 
 use crate::error::{connection_lost, corrupt, StoreError};
+use crate::postgres::rows::{NewEventRow, TaskExecutionRecord, TaskExecutionTuple};
 use crate::postgres::schema::{
     flow_executions as fe, task_execution_events as ev, task_executions as te,
 };
-use crate::rows::{
-    EventRow, FlowExecutionRow, NewEventRow, TaskExecutionRecord, TaskExecutionRow,
-    TaskExecutionTuple,
-};
+use crate::rows::{EventRow, FlowExecutionRow, TaskExecutionRow};
 
 diesel::define_sql_function! {
     /// `flowexec_change_status(…)`: a status change's compare-and-set and its

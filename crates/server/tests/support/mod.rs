@@ -12,8 +12,6 @@ use std::sync::mpsc;
 use std::thread;
 
 use actix_web::dev::ServerHandle;
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use flowexec_api::ShutdownSignal;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
 use flowexec_server::build_server;
@@ -71,26 +69,10 @@ impl Database {
     /// Rows in a table, across all organizations (as the superuser on
     /// PostgreSQL).
     pub fn count(&self, table: &str) -> anyhow::Result<i64> {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
+        match self {
+            Self::Postgres(db) => db.count(table),
+            Self::Sqlite(db) => db.count(table),
         }
-        let sql = format!("SELECT count(*) AS n FROM {table}");
-        Ok(match self {
-            Self::Postgres(db) => {
-                diesel::sql_query(sql)
-                    .get_result::<Count>(&mut PgConnection::establish(&db.admin_url())?)?
-                    .n
-            }
-            Self::Sqlite(db) => {
-                diesel::sql_query(sql)
-                    .get_result::<Count>(&mut SqliteConnection::establish(
-                        &db.path().to_string_lossy(),
-                    )?)?
-                    .n
-            }
-        })
     }
 }
 

@@ -4,9 +4,10 @@ use flowexec_domain::ports::ApiKeyRepository;
 use flowexec_domain::{ApiKeyCredentials, ApiKeyId, NewApiKey, RepoError, Tenant};
 
 use crate::error::StoreError;
+use crate::postgres::rows::NewApiKeyRow;
 use crate::postgres::schema::api_keys;
 use crate::postgres::store::PgStore;
-use crate::rows::{ApiKeyLookupRow, NewApiKeyRow};
+use crate::rows::ApiKeyLookupRow;
 
 diesel::define_sql_function! {
     /// `flowexec_find_api_key(uuid)`: the key's organization, role, actor and
