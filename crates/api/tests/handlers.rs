@@ -2,139 +2,17 @@
 //! temporary file each): status codes, problem bodies, headers. A fake
 //! appears only where a fault must be injected (a 500, a 503).
 
-// clippy.toml allows unwrap in test functions; the helpers here are test
-// code too, where a panic is how a test fails.
-#![allow(clippy::unwrap_used)]
+mod support;
 
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use flowexec_api::{build_app, ApiServices, ApiSettings};
-use flowexec_domain::{
-    Actor, FlowExecutionDetail, FlowExecutionId, FlowName, NewFlowExecution, NewTask,
-    OrganizationName, Principal, Role, TaskExecution, TaskExecutionId, TaskName,
-};
-use flowexec_persistence::SqliteStore;
-use flowexec_service::{
-    Admin, ExecutionUseCases, Executions, KeyAuthenticator, KeyCacheSettings, Readiness,
-    ServiceError, StoreReadiness,
-};
-use flowexec_testkit::TestSqlite;
+use flowexec_domain::TaskExecutionId;
+use flowexec_service::ServiceError;
 use serde_json::{json, Value};
-
-/// The use cases over one SQLite file, with a write key and a read key of
-/// one organization.
-struct World {
-    db: TestSqlite,
-    services: ApiServices,
-    write_key: String,
-    read_key: String,
-    store: SqliteStore,
-}
-
-impl World {
-    fn new() -> Self {
-        let db = TestSqlite::new().unwrap();
-        let store = db.open(4).unwrap();
-        let admin = Admin::new(store.clone());
-        let org = admin
-            .create_organization(&OrganizationName::parse("acme").unwrap())
-            .unwrap();
-        let key = |role| {
-            admin
-                .create_api_key(org.organization.id, role, Actor::Integration)
-                .unwrap()
-                .plaintext
-        };
-        let (write_key, read_key) = (key(Role::Write), key(Role::Read));
-        Self {
-            services: ApiServices {
-                auth: Arc::new(KeyAuthenticator::new(
-                    store.clone(),
-                    &KeyCacheSettings::default(),
-                )),
-                executions: Arc::new(Executions::new(store.clone())),
-                readiness: Arc::new(StoreReadiness(store.clone())),
-            },
-            db,
-            write_key,
-            read_key,
-            store,
-        }
-    }
-
-    /// A flow execution created through the use cases.
-    fn flow(&self, tasks: &[&str]) -> FlowExecutionDetail {
-        let principal = flowexec_service::Authenticate::authenticate(
-            &KeyAuthenticator::new(self.store.clone(), &KeyCacheSettings::default()),
-            &self.write_key,
-        )
-        .unwrap();
-        let tasks = tasks
-            .iter()
-            .map(|t| NewTask {
-                task_name: TaskName::parse(*t).unwrap(),
-                input: Some(json!({"a": [1, "x", null]})),
-            })
-            .collect();
-        let new = NewFlowExecution::new(FlowName::parse("etl").unwrap(), None, tasks).unwrap();
-        self.services
-            .executions
-            .create_flow_execution(&principal, new)
-            .unwrap()
-    }
-
-    /// Rows in a table.
-    fn count(&self, table: &str) -> i64 {
-        self.db.count(table).unwrap()
-    }
-}
-
-async fn call(
-    services: ApiServices,
-    settings: &ApiSettings,
-    request: TestRequest,
-) -> (StatusCode, actix_web::http::header::HeaderMap, Value) {
-    let app = test::init_service(build_app(services, settings)).await;
-    let response = test::call_service(&app, request.to_request()).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = test::read_body(response).await;
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, headers, body)
-}
-
-fn bearer(key: &str) -> (&'static str, String) {
-    ("Authorization", format!("Bearer {key}"))
-}
-
-fn assert_problem(
-    status: StatusCode,
-    headers: &actix_web::http::header::HeaderMap,
-    body: &Value,
-    expected: StatusCode,
-    code: &str,
-) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(
-        headers.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/problem+json")
-    );
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], expected.as_u16());
-    assert_eq!(body["type"], format!("urn:flowexec:problem:{code}"));
-    assert!(
-        body["title"].is_string() && body["detail"].is_string(),
-        "{body}"
-    );
-    let header_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    assert!(!header_id.is_empty());
-    assert_eq!(body["request_id"], header_id);
-}
+use support::{assert_problem, bearer, call, Failing, World};
 
 #[actix_web::test]
 async fn get_task_execution_returns_every_field_of_the_seed() {
@@ -423,42 +301,6 @@ async fn create_rejects_bad_bodies_with_the_right_status_and_creates_nothing() {
             {"field": "tasks", "message": "must be an array"},
         ])
     );
-}
-
-/// Use cases that fail every call with one error: the faults no real store
-/// can be made to produce on demand.
-struct Failing(fn() -> ServiceError);
-
-impl ExecutionUseCases for Failing {
-    fn create_flow_execution(
-        &self,
-        _: &Principal,
-        _: NewFlowExecution,
-    ) -> Result<FlowExecutionDetail, ServiceError> {
-        Err((self.0)())
-    }
-
-    fn get_flow_execution(
-        &self,
-        _: &Principal,
-        _: FlowExecutionId,
-    ) -> Result<FlowExecutionDetail, ServiceError> {
-        Err((self.0)())
-    }
-
-    fn get_task_execution(
-        &self,
-        _: &Principal,
-        _: TaskExecutionId,
-    ) -> Result<TaskExecution, ServiceError> {
-        Err((self.0)())
-    }
-}
-
-impl Readiness for Failing {
-    fn ready(&self) -> Result<(), ServiceError> {
-        Err((self.0)())
-    }
 }
 
 #[actix_web::test]

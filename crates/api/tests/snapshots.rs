@@ -1,0 +1,266 @@
+//! The wire format, pinned: the status, the headers a client reads and the
+//! body of every endpoint's answers (successes and each kind of error),
+//! and the whole OpenAPI document, as snapshots under `tests/snapshots/`.
+//! A change to the contract is therefore always a visible diff; review it
+//! with `cargo insta review` (or delete the file and rerun) and commit it.
+//!
+//! Times are fixed by the clock the use cases are given; ids are random, so
+//! every UUID is redacted to `[uuid]`; the request id is the one the test
+//! sends.
+
+// Test code throughout, where a panic is how a test fails (clippy.toml
+// covers test functions only, not these helpers).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use actix_web::test::TestRequest;
+use flowexec_api::{ApiServices, ApiSettings};
+use flowexec_domain::{TaskExecutionId, TaskStatus};
+use flowexec_service::ServiceError;
+use serde_json::json;
+use support::{Failing, World};
+
+const REQUEST_ID: &str = "snapshot-request";
+
+/// Calls the API and renders what a client sees: status, the headers that
+/// carry meaning, and the body (pretty JSON, or its length when it is not
+/// JSON).
+async fn answer(services: ApiServices, settings: &ApiSettings, request: TestRequest) -> String {
+    use actix_web::test;
+    let app = test::init_service(flowexec_api::build_app(services, settings)).await;
+    let response = test::call_service(
+        &app,
+        request
+            .insert_header(("X-Request-Id", REQUEST_ID))
+            .to_request(),
+    )
+    .await;
+    let status = response.status();
+    let mut text = format!("{status}\n");
+    for name in ["content-type", "location", "allow", "www-authenticate"] {
+        if let Some(value) = response.headers().get(name) {
+            text.push_str(&format!("{name}: {}\n", value.to_str().unwrap()));
+        }
+    }
+    let bytes = test::read_body(response).await;
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(json) => serde_json::to_string_pretty(&json).unwrap(),
+        Err(_) if bytes.is_empty() => String::new(),
+        Err(_) => format!("<{} bytes, not JSON>", bytes.len()),
+    };
+    text.push('\n');
+    text.push_str(&body);
+    text
+}
+
+/// Asserts `text` against the snapshot `name`, every UUID redacted.
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[uuid]",
+    );
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+fn get(uri: &str, key: &str) -> TestRequest {
+    TestRequest::get()
+        .uri(uri)
+        .insert_header(("Authorization", format!("Bearer {key}")))
+}
+
+fn post(key: &str) -> TestRequest {
+    TestRequest::post()
+        .uri("/flow-executions")
+        .insert_header(("Authorization", format!("Bearer {key}")))
+}
+
+#[actix_web::test]
+async fn successes() {
+    let world = World::new();
+    let settings = ApiSettings::default();
+    let created = answer(
+        world.services.clone(),
+        &settings,
+        // Raw text: numbers as a client may write them (kept exactly, in
+        // canonical form).
+        post(&world.write_key)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(
+                r#"{"flow_name": "etl", "tasks": [
+                    {"task_name": "extract", "input": {"rows": [1, 2.50, "x", null], "big": 1e400}},
+                    {"task_name": "load"}
+                ]}"#,
+            ),
+    )
+    .await;
+    snapshot("post_flow_executions_201", &created);
+
+    let flow = world.flow(&["extract", "load"]);
+    let task = flow.task_executions[0].id;
+    for (name, uri) in [
+        (
+            "get_flow_execution_200",
+            format!("/flow-executions/{}", flow.flow_execution.id),
+        ),
+        ("get_task_execution_200", format!("/task-executions/{task}")),
+    ] {
+        let text = answer(
+            world.services.clone(),
+            &settings,
+            get(&uri, &world.read_key),
+        )
+        .await;
+        snapshot(name, &text);
+    }
+    for (name, uri) in [("healthz_200", "/healthz"), ("readyz_200", "/readyz")] {
+        let text = answer(
+            world.services.clone(),
+            &settings,
+            TestRequest::get().uri(uri),
+        )
+        .await;
+        snapshot(name, &text);
+    }
+}
+
+#[actix_web::test]
+async fn client_errors() {
+    let world = World::new();
+    let settings = ApiSettings {
+        max_body_bytes: 1024,
+        ..ApiSettings::default()
+    };
+    let missing = format!("/task-executions/{}", TaskExecutionId::generate());
+    let cases = [
+        (
+            "error_400_malformed_id",
+            get("/task-executions/not-a-uuid", &world.read_key),
+        ),
+        (
+            "error_400_malformed_json",
+            post(&world.write_key)
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload("{\"flow_name\": "),
+        ),
+        (
+            "error_400_repeated_key",
+            post(&world.write_key)
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(r#"{"flow_name": "a", "flow_name": "b", "tasks": []}"#),
+        ),
+        ("error_401_missing_key", TestRequest::get().uri(&missing)),
+        ("error_401_unknown_key", get(&missing, "fx_not_a_key")),
+        (
+            "error_403_read_key_writes",
+            post(&world.read_key)
+                .set_json(json!({"flow_name": "f", "tasks": [{"task_name": "t"}]})),
+        ),
+        ("error_404_unknown_id", get(&missing, &world.read_key)),
+        ("error_404_unknown_path", TestRequest::get().uri("/nope")),
+        ("error_405_method", TestRequest::delete().uri(&missing)),
+        (
+            "error_413_too_large",
+            post(&world.write_key)
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(format!("{{\"flow_name\": \"{}\"}}", "x".repeat(2000))),
+        ),
+        (
+            "error_415_not_json",
+            post(&world.write_key)
+                .insert_header(("Content-Type", "text/plain"))
+                .set_payload("flow"),
+        ),
+        (
+            "error_422_every_field",
+            post(&world.write_key).set_json(json!({
+                "flow_name": "",
+                "tasks": [{"task_name": "ok"}, {"task_name": "ok"}, {"task_name": "bad name!"}],
+                "extra": 1
+            })),
+        ),
+    ];
+    for (name, request) in cases {
+        let text = answer(world.services.clone(), &settings, request).await;
+        snapshot(name, &text);
+    }
+}
+
+#[actix_web::test]
+async fn conflicts_never_name_the_store() {
+    let world = World::new();
+    type Fault = fn() -> ServiceError;
+    let faults: [(&str, Fault); 2] = [
+        ("error_409_conflict", || {
+            ServiceError::Conflict("task_executions_attempt_key".into())
+        }),
+        ("error_409_invalid_transition", || {
+            ServiceError::InvalidTransition {
+                current: TaskStatus::Completed,
+                requested: TaskStatus::Running,
+            }
+        }),
+    ];
+    for (name, fault) in faults {
+        let text = answer(
+            ApiServices {
+                executions: Arc::new(Failing(fault)),
+                ..world.services.clone()
+            },
+            &ApiSettings::default(),
+            post(&world.write_key)
+                .set_json(json!({"flow_name": "f", "tasks": [{"task_name": "t"}]})),
+        )
+        .await;
+        assert!(!text.contains("attempt_key"), "{text}");
+        snapshot(name, &text);
+    }
+}
+
+#[actix_web::test]
+async fn server_errors() {
+    let world = World::new();
+    let internal = answer(
+        ApiServices {
+            executions: Arc::new(Failing(|| {
+                ServiceError::Internal(anyhow::anyhow!("cause: password=hunter2"))
+            })),
+            ..world.services.clone()
+        },
+        &ApiSettings::default(),
+        get(
+            &format!("/task-executions/{}", TaskExecutionId::generate()),
+            &world.read_key,
+        ),
+    )
+    .await;
+    snapshot("error_500_internal", &internal);
+    let unavailable = answer(
+        ApiServices {
+            readiness: Arc::new(Failing(|| {
+                ServiceError::Unavailable(anyhow::anyhow!("refused"))
+            })),
+            ..world.services.clone()
+        },
+        &ApiSettings::default(),
+        TestRequest::get().uri("/readyz"),
+    )
+    .await;
+    snapshot("error_503_unavailable", &unavailable);
+}
+
+#[actix_web::test]
+async fn the_openapi_document() {
+    let world = World::new();
+    let text = answer(
+        world.services.clone(),
+        &ApiSettings::default(),
+        TestRequest::get().uri("/openapi.json"),
+    )
+    .await;
+    snapshot("openapi_json", &text);
+}
