@@ -21,6 +21,9 @@
 #     (fresh keys, then repeated ones); on SQLite also the server CPU per
 #     1 MiB body refused for a junk key (against one parsed and refused
 #     with 422), and /healthz while BENCH_STALLED stalled bodies are held.
+#  8. The transition benchmark (scripts/bench/transitions.sh): queued →
+#     running → completed on 100,000 tasks, many clients, both stores, with
+#     a same-run pgbench floor replaying the same SQL.
 #
 # Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2), BENCH_STALLED
@@ -287,3 +290,5 @@ Hostile clients (401 medians over 2000 fresh keys each, then one repeated key ea
   refused 1 MiB bodies (SQLite server CPU per request): $refused
   stalled bodies held: $stalled
 REPORT
+
+scripts/bench/transitions.sh

@@ -1,7 +1,8 @@
 //! Transition benchmark, for scripts/bench.sh: seeds `--tasks` queued task
 //! executions, then `--clients` threads move each one queued → running →
 //! completed through the store, and prints transitions per second and the
-//! statements (round trips) each transition sent.
+//! round trips (diesel's queries: a batch of statements sent as one message
+//! counts once) each transition made.
 //!
 //!   transition_bench --store postgres --url postgres://flowexec_app@…/db \
 //!       --tasks 100000 --clients 16
@@ -152,7 +153,7 @@ where
     let transitions = 2 * ids.len();
     writeln!(
         std::io::stdout().lock(),
-        "RESULT transitions={transitions} seconds={:.3} per_second={:.0} statements_per_transition={:.2}",
+        "RESULT transitions={transitions} seconds={:.3} per_second={:.0} round_trips_per_transition={:.2}",
         elapsed.as_secs_f64(),
         transitions as f64 / elapsed.as_secs_f64(),
         statements as f64 / transitions as f64
