@@ -8,9 +8,12 @@ use std::sync::Arc;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use flowexec_domain::RetryRefusal;
 use flowexec_service::ServiceError;
+use flowexec_wire::Status;
 pub use flowexec_wire::{FieldError, Problem};
 
+use crate::etag::etag;
 use crate::request_context;
 
 /// Every kind of error the API answers with.
@@ -23,6 +26,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     Conflict,
     InvalidTransition,
+    RetryNotAllowed,
+    PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -34,7 +39,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, for the tests of the table.
     #[cfg(test)]
-    const ALL: [ErrorKind; 13] = [
+    const ALL: [ErrorKind; 15] = [
         Self::MalformedRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -42,6 +47,8 @@ impl ErrorKind {
         Self::MethodNotAllowed,
         Self::Conflict,
         Self::InvalidTransition,
+        Self::RetryNotAllowed,
+        Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
@@ -72,6 +79,16 @@ impl ErrorKind {
                 StatusCode::CONFLICT,
                 "invalid_transition",
                 "Invalid status transition",
+            ),
+            RetryNotAllowed => (
+                StatusCode::CONFLICT,
+                "retry_not_allowed",
+                "Retry not allowed",
+            ),
+            PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "Precondition failed",
             ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -116,6 +133,18 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// The methods a path answers, for the `Allow` header of a 405.
     allow: Option<Arc<str>>,
+    /// Extension members of the problem body (boxed: most errors have
+    /// none, and an error travels in every `Result`).
+    extensions: Box<Extensions>,
+}
+
+/// The problem body's extension members, by kind (see [`Problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Extensions {
+    current_status: Option<Status>,
+    allowed: Option<Vec<Status>>,
+    latest_execution_index: Option<i32>,
+    current_etag: Option<String>,
 }
 
 impl ApiError {
@@ -125,6 +154,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             allow: None,
+            extensions: Box::default(),
         }
     }
 
@@ -187,6 +217,10 @@ impl ApiError {
             code: code.to_owned(),
             request_id: request_context::current_request_id(),
             errors: self.errors.clone(),
+            current_status: self.extensions.current_status,
+            allowed: self.extensions.allowed.clone(),
+            latest_execution_index: self.extensions.latest_execution_index,
+            current_etag: self.extensions.current_etag.clone(),
         }
     }
 }
@@ -254,10 +288,57 @@ impl From<ServiceError> for ApiError {
                     "the request conflicts with an existing resource",
                 )
             }
-            ServiceError::InvalidTransition { current, requested } => Self::new(
-                ErrorKind::InvalidTransition,
-                format!("cannot move a task execution from {current} to {requested}; its current status is {current}"),
-            ),
+            ServiceError::InvalidTransition { current, requested } => {
+                let allowed = current.allowed_to();
+                let listed = if allowed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                };
+                Self {
+                    extensions: Box::new(Extensions {
+                        current_status: Some(current.into()),
+                        allowed: Some(allowed.into_iter().map(Into::into).collect()),
+                        ..Extensions::default()
+                    }),
+                    ..Self::new(
+                        ErrorKind::InvalidTransition,
+                        format!(
+                            "cannot move a task execution from {current} to {requested}; from {current} it may move to: {listed}"
+                        ),
+                    )
+                }
+            }
+            ServiceError::PreconditionFailed { current_version } => Self {
+                extensions: Box::new(Extensions {
+                    current_etag: Some(etag(current_version)),
+                    ..Extensions::default()
+                }),
+                ..Self::new(
+                    ErrorKind::PreconditionFailed,
+                    "If-Match does not name the task execution's current ETag; it has changed since it was read",
+                )
+            },
+            ServiceError::RetryRefused(refusal) => {
+                let extensions = match refusal {
+                    RetryRefusal::NotFinished { status } => Extensions {
+                        current_status: Some(status.into()),
+                        ..Extensions::default()
+                    },
+                    RetryRefusal::Superseded {
+                        latest_execution_index,
+                    } => Extensions {
+                        latest_execution_index: Some(latest_execution_index),
+                        ..Extensions::default()
+                    },
+                };
+                Self {
+                    extensions: Box::new(extensions),
+                    ..Self::new(ErrorKind::RetryNotAllowed, refusal.to_string())
+                }
+            }
+            ServiceError::Invalid(detail) => Self::malformed(detail),
+            ServiceError::InvalidCursor(why) => Self::malformed(format!("cursor: {why}")),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "store unavailable");
                 Self::new(ErrorKind::Unavailable, "the database is unavailable; retry later")

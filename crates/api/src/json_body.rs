@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::{web, HttpMessage, HttpRequest};
 use flowexec_domain::json::{canonicalize, JsonRejection};
 use futures_util::StreamExt;
@@ -89,6 +89,24 @@ pub(crate) async fn read(
                 .collect(),
         ),
     })
+}
+
+/// An optional body: `None` when the request carries none (no
+/// `Content-Length`, or 0, and no `Transfer-Encoding`), else as [`read`].
+pub(crate) async fn read_optional(
+    req: &HttpRequest,
+    payload: web::Payload,
+    settings: &ApiSettings,
+) -> Result<Option<Value>, ApiError> {
+    let headers = req.headers();
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.unwrap_or(0) == 0 && !headers.contains_key(TRANSFER_ENCODING) {
+        return Ok(None);
+    }
+    read(req, payload, settings).await.map(Some)
 }
 
 fn too_large(limit: usize) -> ApiError {

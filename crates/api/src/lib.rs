@@ -3,6 +3,7 @@
 mod auth;
 mod blocking;
 mod error;
+mod etag;
 mod handlers;
 mod held_body;
 mod json_body;

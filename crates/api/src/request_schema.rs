@@ -129,17 +129,46 @@ fn violations(name: &str, value: &Value) -> Result<Vec<FieldError>, ApiError> {
 
 /// `value` as a `T`, if it matches `T`'s published schema; else a 422
 /// listing every violation.
+#[cfg(test)]
 pub(crate) fn parse<T: DeserializeOwned + ToSchema>(value: Value) -> Result<T, ApiError> {
-    let errors = violations(&T::name(), &value)?;
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    serde_json::from_value(value).map_err(|e| {
+    command(value, Ok)
+}
+
+/// `value` read as a `T` and converted into a command by `convert`, which
+/// checks what the schema cannot say. Every problem is listed in one 422:
+/// the schema's violations and, whenever the body still reads as a `T`
+/// (e.g. only a length or a pattern was violated), `convert`'s errors on
+/// fields the schema did not already name.
+pub(crate) fn command<T, C>(
+    value: Value,
+    convert: impl FnOnce(T) -> Result<C, Vec<FieldError>>,
+) -> Result<C, ApiError>
+where
+    T: DeserializeOwned + ToSchema,
+{
+    let mut errors = violations(&T::name(), &value)?;
+    let body = match serde_json::from_value::<T>(value) {
+        Ok(body) => body,
+        Err(_) if !errors.is_empty() => return Err(ApiError::validation(errors)),
         // The schema and the type disagree: a bug, not the client's.
-        ApiError::internal(&format!(
-            "a body that matched its schema did not parse: {e}"
-        ))
-    })
+        Err(e) => {
+            return Err(ApiError::internal(&format!(
+                "a body that matched its schema did not parse: {e}"
+            )))
+        }
+    };
+    match convert(body) {
+        Ok(command) if errors.is_empty() => Ok(command),
+        Ok(_) => Err(ApiError::validation(errors)),
+        Err(more) => {
+            for error in more {
+                if !errors.iter().any(|known| known.field == error.field) {
+                    errors.push(error);
+                }
+            }
+            Err(ApiError::validation(errors))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ async fn unknown_paths_are_404_and_unrouted_methods_405_in_the_standard_body() {
     let (status, headers, body) = call(
         world.services.clone(),
         &ApiSettings::default(),
-        TestRequest::delete().uri(&format!("/task-executions/{}", TaskExecutionId::generate())),
+        TestRequest::put().uri(&format!("/task-executions/{}", TaskExecutionId::generate())),
     )
     .await;
     assert_problem(
@@ -372,7 +372,7 @@ async fn unknown_paths_are_404_and_unrouted_methods_405_in_the_standard_body() {
     );
     assert_eq!(
         headers.get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET, HEAD")
+        Some("GET, HEAD, PATCH, DELETE")
     );
     let world = World::new();
     let id = world.flow(&["t"]).task_executions[0].id;

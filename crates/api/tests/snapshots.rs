@@ -5,8 +5,9 @@
 //! with `cargo insta review` (or delete the file and rerun) and commit it.
 //!
 //! Times are fixed by the clock the use cases are given; ids are random, so
-//! every UUID is redacted to `[uuid]`; the request id is the one the test
-//! sends.
+//! every UUID is redacted to `[uuid]`, and so is every list cursor (sealed
+//! with the store's random secret) to `[cursor]`; the request id is the one
+//! the test sends.
 
 // Test code throughout, where a panic is how a test fails (clippy.toml
 // covers test functions only, not these helpers).
@@ -40,7 +41,13 @@ async fn answer(services: ApiServices, settings: &ApiSettings, request: TestRequ
     .await;
     let status = response.status();
     let mut text = format!("{status}\n");
-    for name in ["content-type", "location", "allow", "www-authenticate"] {
+    for name in [
+        "content-type",
+        "location",
+        "etag",
+        "allow",
+        "www-authenticate",
+    ] {
         if let Some(value) = response.headers().get(name) {
             text.push_str(&format!("{name}: {}\n", value.to_str().unwrap()));
         }
@@ -63,6 +70,8 @@ fn snapshot(name: &str, text: &str) {
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[uuid]",
     );
+    // Cursors are sealed with the store's random secret.
+    settings.add_filter(r#""next_cursor": "[^"]+""#, r#""next_cursor": "[cursor]""#);
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
@@ -117,6 +126,50 @@ async fn successes() {
         .await;
         snapshot(name, &text);
     }
+    // The lifecycle: started, completed, retried, the history, deleted.
+    let change = |id: TaskExecutionId, body: serde_json::Value| {
+        TestRequest::patch()
+            .uri(&format!("/task-executions/{id}"))
+            .insert_header(("Authorization", format!("Bearer {}", world.write_key)))
+            .set_json(body)
+    };
+    for (name, request) in [
+        (
+            "patch_task_execution_running_200",
+            change(task, json!({"status": "running"})),
+        ),
+        (
+            "patch_task_execution_completed_200",
+            change(
+                task,
+                json!({"status": "completed", "output": {"rows": 3}, "reason": "done"}),
+            )
+            .insert_header(("If-Match", "\"2\"")),
+        ),
+        (
+            "post_retries_201",
+            TestRequest::post()
+                .uri(&format!("/task-executions/{task}/retries"))
+                .insert_header(("Authorization", format!("Bearer {}", world.write_key)))
+                .set_json(json!({"reason": "new data"})),
+        ),
+        (
+            "get_task_execution_events_200",
+            get(
+                &format!("/task-executions/{task}/events?limit=2"),
+                &world.read_key,
+            ),
+        ),
+        (
+            "delete_task_execution_200",
+            TestRequest::delete()
+                .uri(&format!("/task-executions/{task}"))
+                .insert_header(("Authorization", format!("Bearer {}", world.write_key))),
+        ),
+    ] {
+        let text = answer(world.services.clone(), &settings, request).await;
+        snapshot(name, &text);
+    }
     for (name, uri) in [("healthz_200", "/healthz"), ("readyz_200", "/readyz")] {
         let text = answer(
             world.services.clone(),
@@ -162,7 +215,7 @@ async fn client_errors() {
         ),
         ("error_404_unknown_id", get(&missing, &world.read_key)),
         ("error_404_unknown_path", TestRequest::get().uri("/nope")),
-        ("error_405_method", TestRequest::delete().uri(&missing)),
+        ("error_405_method", TestRequest::put().uri(&missing)),
         (
             "error_413_too_large",
             post(&world.write_key)
@@ -186,6 +239,43 @@ async fn client_errors() {
     ];
     for (name, request) in cases {
         let text = answer(world.services.clone(), &settings, request).await;
+        snapshot(name, &text);
+    }
+    // Refusals of the lifecycle, on a queued task.
+    let task = world.flow(&["t"]).task_executions[0].id;
+    let write = |request: TestRequest| {
+        request.insert_header(("Authorization", format!("Bearer {}", world.write_key)))
+    };
+    let lifecycle = [
+        (
+            "error_409_invalid_transition_patch",
+            write(TestRequest::patch().uri(&format!("/task-executions/{task}")))
+                .set_json(json!({"status": "completed"})),
+        ),
+        (
+            "error_409_retry_not_allowed",
+            write(TestRequest::post().uri(&format!("/task-executions/{task}/retries"))),
+        ),
+        (
+            "error_412_precondition_failed",
+            write(TestRequest::delete().uri(&format!("/task-executions/{task}")))
+                .insert_header(("If-Match", "\"5\"")),
+        ),
+        (
+            "error_422_patch_fields",
+            write(TestRequest::patch().uri(&format!("/task-executions/{task}")))
+                .set_json(json!({"status": "running", "output": 1, "reason": "x".repeat(1001)})),
+        ),
+        (
+            "error_400_cursor",
+            get(
+                &format!("/task-executions/{task}/events?cursor=forged"),
+                &world.read_key,
+            ),
+        ),
+    ];
+    for (name, request) in lifecycle {
+        let text = answer(world.services.clone(), &ApiSettings::default(), request).await;
         snapshot(name, &text);
     }
 }

@@ -8,20 +8,26 @@ use anyhow::{ensure, Context};
 use chrono::{DateTime, Utc};
 use flowexec_domain::json::canonicalize;
 use flowexec_domain::ports::{
-    ApiKeyRepository, ExecutionStore, HealthCheck, OrganizationRepository, TenantTx,
+    ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck, OrganizationRepository,
+    TenantTx,
 };
 use flowexec_domain::{
-    Actor, ApiKeyId, FlowExecutionCreation, FlowName, NewApiKey, NewFlowExecution, NewTask,
-    Organization, OrganizationId, OrganizationName, RepoError, Role, TaskExecution,
-    TaskExecutionId, TaskName, TaskStatus, Tenant, Transition,
+    Actor, ApiKeyId, ChangeOutcome, FlowExecutionCreation, FlowName, IfMatch, NewApiKey,
+    NewFlowExecution, NewTask, Organization, OrganizationId, OrganizationName, RepoError, Role,
+    TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskName, TaskStatus, Tenant, Transition,
 };
 use serde_json::{json, Value};
 
 /// Every port a store implements.
-pub trait Ports: ExecutionStore + ApiKeyRepository + OrganizationRepository + HealthCheck {}
+pub trait Ports:
+    ExecutionStore + ApiKeyRepository + OrganizationRepository + DeploymentSecrets + HealthCheck
+{
+}
 
-impl<T> Ports for T where T: ExecutionStore + ApiKeyRepository + OrganizationRepository + HealthCheck
-{}
+impl<T> Ports for T where
+    T: ExecutionStore + ApiKeyRepository + OrganizationRepository + DeploymentSecrets + HealthCheck
+{
+}
 
 /// One case: a fresh store in, a verdict out.
 pub type Case<S> = fn(Arc<S>) -> anyhow::Result<()>;
@@ -97,7 +103,8 @@ pub fn flow<S: Ports>(
     Ok(creation)
 }
 
-/// Applies `transition` to a task, as `actor` at `at(second)`.
+/// Applies `transition` to a task, as the system at `at(second)`: the row
+/// after it, or the refusal as the domain reads it (never a repeat).
 pub fn change<S: Ports>(
     store: &S,
     tenant: Tenant,
@@ -106,7 +113,23 @@ pub fn change<S: Ports>(
     second: i64,
 ) -> Result<TaskExecution, RepoError> {
     let plan = transition.plan(id, Actor::System, Some("contract".into()), at(second));
-    store.in_tenant(tenant, |tx| tx.change_status(&plan))
+    match store.in_tenant(tenant, |tx| tx.change_status(&plan))? {
+        ChangeOutcome::Changed(row) => Ok(row),
+        ChangeOutcome::Refused(row) => plan.refused(row, None),
+    }
+}
+
+/// The whole history of a task execution, oldest first.
+pub fn history<S: Ports>(
+    store: &S,
+    tenant: Tenant,
+    id: TaskExecutionId,
+) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+    Ok(store
+        .read(tenant, |tx| tx.events(id, None, usize::MAX))?
+        .into_iter()
+        .map(|recorded| recorded.event)
+        .collect())
 }
 
 /// Defines the cases and `cases()`, their list, from one block, so that no
@@ -141,7 +164,7 @@ contract! {
         for task in &created.task_executions {
             ensure!(&store.task_execution(tenant, task.id)? == task, "the hot read differs");
             ensure!(&store.read(tenant, |tx| tx.task_execution(task.id))? == task);
-            let events = store.read(tenant, |tx| tx.events(task.id))?;
+            let events = history(&*store, tenant, task.id)?;
             let expected: Vec<_> = created.events.iter().filter(|e| e.task_execution_id == task.id).cloned().collect();
             ensure!(events == expected, "events {events:?}");
         }
@@ -217,7 +240,12 @@ contract! {
             store.read(a, |tx| tx.flow_execution(b_flow.flow_execution.id)),
             Err(RepoError::NotFound)
         ));
-        ensure!(matches!(store.read(a, |tx| tx.events(b_task.id)), Err(RepoError::NotFound)));
+        ensure!(matches!(history(&*store, a, b_task.id), Err(RepoError::NotFound)));
+        ensure!(store.read(a, |tx| tx.last_event(b_task.id))?.is_none());
+        ensure!(matches!(
+            store.read(a, |tx| tx.latest_execution_index(b_flow.flow_execution.id, &b_task.task_name)),
+            Err(RepoError::NotFound)
+        ));
         ensure!(matches!(change(&*store, a, b_task.id, Transition::Start, 2), Err(RepoError::NotFound)));
         // A task of A's, placed in B's flow execution: B's flow is missing to A.
         let mut intruder = b_task.clone();
@@ -306,20 +334,21 @@ contract! {
                 }
                 let before = store.task_execution(tenant, task)?;
                 ensure!(before.status == *status);
-                let events_before = store.read(tenant, |tx| tx.events(task))?;
+                let events_before = history(&*store, tenant, task)?;
                 let plan = transition.clone().plan(task, Actor::ServiceAccount, Some("checked".into()), at(99));
-                let outcome = store.in_tenant(tenant, |tx| tx.change_status(&plan));
+                let outcome = store.in_tenant(tenant, |tx| tx.change_status(&plan))?;
                 let after = store.task_execution(tenant, task)?;
-                let events = store.read(tenant, |tx| tx.events(task))?;
+                let events = history(&*store, tenant, task)?;
                 if status.can_transition_to(transition.to()) {
                     let expected = plan.applied_to(&before);
-                    ensure!(outcome.as_ref().ok() == Some(&expected), "{status} -> {:?}: {outcome:?}", transition.to());
+                    ensure!(expected.version == before.version + 1);
+                    ensure!(outcome == ChangeOutcome::Changed(expected.clone()), "{status} -> {:?}: {outcome:?}", transition.to());
                     ensure!(after == expected, "{status} -> {:?}: stored {after:?}", transition.to());
                     ensure!(events.len() == events_before.len() + 1);
                     ensure!(events.last() == Some(&plan.event(*status)));
                 } else {
                     ensure!(
-                        matches!(outcome, Err(RepoError::InvalidTransition { current, requested }) if current == *status && requested == transition.to()),
+                        outcome == ChangeOutcome::Refused(before.clone()),
                         "{status} -> {:?}: {outcome:?}", transition.to()
                     );
                     ensure!(after == before, "a refused change changed the row");
@@ -357,7 +386,7 @@ contract! {
             }
         }
         ensure!(winners == 1, "{winners} claims won");
-        ensure!(store.read(tenant, |tx| tx.events(task))?.len() == 2, "creation and one claim");
+        ensure!(history(&*store, tenant, task)?.len() == 2, "creation and one claim");
         Ok(())
     }
 
@@ -385,7 +414,7 @@ contract! {
             store.read(tenant, |tx| tx.flow_execution(creation.flow_execution.id)),
             Err(RepoError::NotFound)
         ));
-        ensure!(store.read(tenant, |tx| tx.events(task))?.len() == 1);
+        ensure!(history(&*store, tenant, task)?.len() == 1);
         Ok(())
     }
 
@@ -461,6 +490,167 @@ contract! {
         // Names are case-sensitive, as everywhere else.
         organization(&*store, "Acme")?;
         ensure!(first.organization_id() != second.id);
+        Ok(())
+    }
+
+    /// A change bumps the version; one conditioned on a version the row no
+    /// longer has is refused with the row as it is, and records nothing.
+    fn a_change_conditioned_on_a_stale_version_is_refused(store) {
+        let tenant = organization(&*store, "a")?;
+        let task = flow(&*store, tenant, &["t"])?.task_executions[0].id;
+        ensure!(store.task_execution(tenant, task)?.version == 1);
+        let started = change(&*store, tenant, task, Transition::Start, 2)?;
+        ensure!(started.version == 2);
+        let complete = Transition::Complete { output: Some(json!(7)) }.plan(task, Actor::System, None, at(3));
+        let stale = complete.clone().if_match(IfMatch::Versions(vec![1, 5]));
+        let refused = store.in_tenant(tenant, |tx| tx.change_status(&stale))?;
+        ensure!(refused == ChangeOutcome::Refused(started.clone()), "{refused:?}");
+        ensure!(store.task_execution(tenant, task)? == started);
+        ensure!(history(&*store, tenant, task)?.len() == 2);
+        let current = complete.if_match(IfMatch::Versions(vec![2]));
+        let ChangeOutcome::Changed(done) = store.in_tenant(tenant, |tx| tx.change_status(&current))? else {
+            anyhow::bail!("a change on the current version was refused");
+        };
+        ensure!(done.version == 3 && done.status == TaskStatus::Completed && done.output == Some(json!(7)));
+        Ok(())
+    }
+
+    /// The history pages by event id, oldest first, and the last event is
+    /// the latest change.
+    fn events_page_by_id_and_the_last_is_the_latest_change(store) {
+        let tenant = organization(&*store, "a")?;
+        let task = flow(&*store, tenant, &["t"])?.task_executions[0].id;
+        change(&*store, tenant, task, Transition::Start, 2)?;
+        change(&*store, tenant, task, Transition::Fail { error: None }, 3)?;
+        change(&*store, tenant, task, Transition::MarkStale, 4)?;
+        let all = store.read(tenant, |tx| tx.events(task, None, 100))?;
+        ensure!(all.len() == 4, "{all:?}");
+        ensure!(all.windows(2).all(|w| w[0].id < w[1].id), "ids do not grow: {all:?}");
+        let tos: Vec<TaskStatus> = all.iter().map(|e| e.event.to).collect();
+        ensure!(tos == [TaskStatus::Queued, TaskStatus::Running, TaskStatus::Failed, TaskStatus::Stale]);
+        let first = store.read(tenant, |tx| tx.events(task, None, 3))?;
+        ensure!(first[..] == all[..3]);
+        let rest = store.read(tenant, |tx| tx.events(task, Some(first[2].id), 3))?;
+        ensure!(rest[..] == all[3..]);
+        ensure!(store.read(tenant, |tx| tx.events(task, Some(all[3].id), 3))?.is_empty());
+        ensure!(store.read(tenant, |tx| tx.last_event(task))?.as_ref() == Some(&all[3].event));
+        ensure!(store.read(tenant, |tx| tx.last_event(TaskExecutionId::generate()))?.is_none());
+        Ok(())
+    }
+
+    /// The latest attempt of a task is its highest execution index.
+    fn the_latest_execution_index_is_the_highest_attempt(store) {
+        let tenant = organization(&*store, "a")?;
+        let created = flow(&*store, tenant, &["t", "u"])?;
+        let t = created.task_executions[0].clone();
+        let flow_id = created.flow_execution.id;
+        ensure!(store.read(tenant, |tx| tx.latest_execution_index(flow_id, &t.task_name))? == 0);
+        for index in [3, 1] {
+            let mut attempt = t.clone();
+            attempt.id = TaskExecutionId::generate();
+            attempt.execution_index = index;
+            store.in_tenant(tenant, |tx| tx.insert_task_executions(std::slice::from_ref(&attempt)))?;
+        }
+        ensure!(store.read(tenant, |tx| tx.latest_execution_index(flow_id, &t.task_name))? == 3);
+        let u = &created.task_executions[1].task_name;
+        ensure!(store.read(tenant, |tx| tx.latest_execution_index(flow_id, u))? == 0);
+        let none = TaskName::parse("none")?;
+        ensure!(matches!(
+            store.read(tenant, |tx| tx.latest_execution_index(flow_id, &none)),
+            Err(RepoError::NotFound)
+        ));
+        Ok(())
+    }
+
+    /// 16 units of work racing to add the same next attempt of one task
+    /// (what concurrent retries of attempt 0 each try): one commits, every
+    /// other is a conflict, and one attempt is added.
+    fn of_many_concurrent_next_attempts_exactly_one_is_stored(store) {
+        let tenant = organization(&*store, "a")?;
+        let created = flow(&*store, tenant, &["t"])?;
+        let first = created.task_executions[0].clone();
+        let threads = 16;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (store, barrier, first) = (store.clone(), barrier.clone(), first.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    store.in_tenant(tenant, |tx| {
+                        let mut next = first.clone();
+                        next.id = TaskExecutionId::generate();
+                        next.execution_index = first.execution_index + 1;
+                        tx.insert_task_executions(std::slice::from_ref(&next))
+                    })
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for handle in handles {
+            match handle.join().map_err(|_| anyhow::anyhow!("a thread panicked"))? {
+                Ok(()) => stored += 1,
+                Err(RepoError::Conflict(_)) => {}
+                Err(other) => anyhow::bail!("unexpected answer: {other:?}"),
+            }
+        }
+        ensure!(stored == 1, "{stored} next attempts were stored");
+        let tasks = store.read(tenant, |tx| tx.flow_execution(created.flow_execution.id))?.task_executions;
+        ensure!(tasks.len() == 2 && tasks[1].execution_index == 1, "{tasks:?}");
+        Ok(())
+    }
+
+    /// 16 threads racing complete, fail and delete on one running task:
+    /// each target status is reached at most once, every success has one
+    /// event, and the row ends in the status of the last event.
+    fn conflicting_concurrent_changes_each_win_at_most_once(store) {
+        let tenant = organization(&*store, "a")?;
+        let task = flow(&*store, tenant, &["t"])?.task_executions[0].id;
+        change(&*store, tenant, task, Transition::Start, 2)?;
+        let threads = 16;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let transition = match i % 3 {
+                    0 => Transition::Complete { output: Some(json!(i)) },
+                    1 => Transition::Fail { error: Some(json!(i)) },
+                    _ => Transition::Delete,
+                };
+                thread::spawn(move || {
+                    barrier.wait();
+                    (transition.to(), change(&*store, tenant, task, transition, 3))
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for handle in handles {
+            match handle.join().map_err(|_| anyhow::anyhow!("a thread panicked"))? {
+                (to, Ok(row)) => {
+                    ensure!(row.status == to);
+                    winners.push(to);
+                }
+                (_, Err(RepoError::InvalidTransition { .. })) => {}
+                (_, Err(other)) => anyhow::bail!("unexpected answer: {other:?}"),
+            }
+        }
+        let completed_or_failed = winners.iter().filter(|s| matches!(s, TaskStatus::Completed | TaskStatus::Failed)).count();
+        let deleted = winners.iter().filter(|s| **s == TaskStatus::Deleted).count();
+        ensure!(completed_or_failed <= 1 && deleted == 1, "winners: {winners:?}");
+        let events = history(&*store, tenant, task)?;
+        ensure!(events.len() == 2 + winners.len(), "{} events for {} winners", events.len(), winners.len());
+        let row = store.task_execution(tenant, task)?;
+        ensure!(events.last().map(|e| e.to) == Some(row.status));
+        ensure!(row.status == TaskStatus::Deleted && row.version == 2 + winners.len() as i64);
+        ensure!(events.windows(2).all(|w| w[0].to == w[1].from.unwrap_or(w[0].to)), "the chain of events is broken: {events:?}");
+        Ok(())
+    }
+
+    /// The cursor secret exists, is long enough, and does not change.
+    fn the_cursor_secret_is_long_and_stable(store) {
+        let secret = store.cursor_secret()?;
+        ensure!(secret.len() >= 32, "{} bytes", secret.len());
+        ensure!(store.cursor_secret()? == secret);
+        ensure!(secret.iter().any(|b| *b != secret[0]), "the secret is not random");
         Ok(())
     }
 

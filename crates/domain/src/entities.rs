@@ -33,6 +33,8 @@ pub struct TaskExecution {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// 1 when created, bumped by every change: the row's `ETag`.
+    pub version: i64,
 }
 
 /// One run of a flow: the parent of its task executions.
@@ -161,6 +163,7 @@ impl NewFlowExecution {
                 updated_at: at,
                 started_at: None,
                 completed_at: None,
+                version: 1,
             })
             .collect();
         let events = task_executions
@@ -257,7 +260,7 @@ pub struct ApiKeyCredentials {
     pub secret_sha256: [u8; 32],
 }
 
-/// One recorded status change of a task execution: the audit trail.
+/// One status change of a task execution, to record: the audit trail.
 /// Creation is recorded as a change from no status (`from: None`) to
 /// `queued`.
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +271,14 @@ pub struct TaskExecutionEvent {
     pub actor: Actor,
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A recorded event with the id the store gave it: ids grow with time
+/// within an organization, so they order the trail and page through it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub id: i64,
+    pub event: TaskExecutionEvent,
 }
 
 #[cfg(test)]

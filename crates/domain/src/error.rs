@@ -40,6 +40,14 @@ pub enum RepoError {
         current: TaskStatus,
         requested: TaskStatus,
     },
+    /// The row's version is not one the change was conditioned on
+    /// (`If-Match`). Nothing was changed.
+    #[error("precondition failed: the current version is {current_version}")]
+    PreconditionFailed { current_version: i64 },
+    /// A retry was asked of an attempt that may not be retried. Nothing was
+    /// changed.
+    #[error("{0}")]
+    RetryRefused(crate::retry::RetryRefusal),
     /// The store could not be reached (pool exhausted, connection refused).
     #[error("store unavailable: {0}")]
     Unavailable(#[source] anyhow::Error),

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod json;
 pub mod names;
 pub mod ports;
+pub mod retry;
 pub mod status;
 pub mod transition;
 
@@ -15,10 +16,11 @@ pub use access::{Actor, Principal, Role, Tenant};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use entities::{
     ApiKeyCredentials, FlowExecution, FlowExecutionCreation, FlowExecutionDetail, NewApiKey,
-    NewFlowExecution, NewTask, Organization, TaskExecution, TaskExecutionEvent,
+    NewFlowExecution, NewTask, Organization, RecordedEvent, TaskExecution, TaskExecutionEvent,
 };
 pub use error::{ParseError, RepoError};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
 pub use names::{FlowName, OrganizationName, TaskName};
+pub use retry::{Retry, RetryRefusal, RetryRequest};
 pub use status::TaskStatus;
-pub use transition::{ResultWrite, StatusChange, Transition};
+pub use transition::{ChangeOutcome, IfMatch, ResultWrite, StatusChange, Transition};

@@ -16,12 +16,13 @@
 
 use crate::access::Tenant;
 use crate::entities::{
-    ApiKeyCredentials, FlowExecution, FlowExecutionDetail, NewApiKey, Organization, TaskExecution,
-    TaskExecutionEvent,
+    ApiKeyCredentials, FlowExecution, FlowExecutionDetail, NewApiKey, Organization, RecordedEvent,
+    TaskExecution, TaskExecutionEvent,
 };
 use crate::error::RepoError;
 use crate::ids::{ApiKeyId, FlowExecutionId, TaskExecutionId};
-use crate::transition::StatusChange;
+use crate::names::TaskName;
+use crate::transition::{ChangeOutcome, StatusChange};
 
 /// The operations of a unit of work on one tenant's executions.
 pub trait TenantTx {
@@ -36,12 +37,31 @@ pub trait TenantTx {
     /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
     fn flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecutionDetail, RepoError>;
 
-    /// The status changes of a task execution, oldest first, starting with
-    /// its creation.
+    /// Up to `limit` status changes of a task execution with an id greater
+    /// than `after`, oldest first; the first is its creation.
     ///
     /// MUST return [`RepoError::NotFound`] if the task execution does not
     /// exist in the tenant.
-    fn events(&mut self, id: TaskExecutionId) -> Result<Vec<TaskExecutionEvent>, RepoError>;
+    fn events(
+        &mut self,
+        id: TaskExecutionId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, RepoError>;
+
+    /// The latest status change of a task execution (`None` if it has no
+    /// event or does not exist in the tenant).
+    fn last_event(&mut self, id: TaskExecutionId) -> Result<Option<TaskExecutionEvent>, RepoError>;
+
+    /// The highest `execution_index` of the task's attempts in the flow
+    /// execution.
+    ///
+    /// MUST return [`RepoError::NotFound`] if the task has no attempt there.
+    fn latest_execution_index(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        task_name: &TaskName,
+    ) -> Result<i32, RepoError>;
 
     /// Stores a flow execution as given. Its organization MUST be the
     /// unit's tenant.
@@ -57,15 +77,18 @@ pub trait TenantTx {
     /// Appends events, in order, to the audit trail.
     fn insert_events(&mut self, events: &[TaskExecutionEvent]) -> Result<(), RepoError>;
 
-    /// Applies a status change as one compare-and-set — the row's status
-    /// must be one of `change.from` — writing exactly the fields the change
-    /// names, and appends its event (`change.event(<status before>)`).
-    /// Returns the row after the change.
+    /// Applies a status change as one compare-and-set — the row must be
+    /// accepted by `change.accepts` (its status one of `change.from`, its
+    /// version meeting `change.if_match`) — writing exactly the fields the
+    /// change names (`change.applied_to`), and appends its event
+    /// (`change.event(<status before>)`): [`ChangeOutcome::Changed`] with
+    /// the row after the change. Otherwise changes nothing and answers
+    /// [`ChangeOutcome::Refused`] with the row as it is, read under the same
+    /// lock the compare-and-set took.
     ///
     /// MUST return [`RepoError::NotFound`] if the row does not exist in the
-    /// tenant, and `change.refusal(<current status>)` (changing nothing) if
-    /// its status is not one of `change.from`.
-    fn change_status(&mut self, change: &StatusChange) -> Result<TaskExecution, RepoError>;
+    /// tenant.
+    fn change_status(&mut self, change: &StatusChange) -> Result<ChangeOutcome, RepoError>;
 }
 
 /// Tenant data, through units of work.
@@ -137,6 +160,13 @@ pub trait OrganizationRepository: Send + Sync + 'static {
     /// administrators only: on PostgreSQL it needs the administrative
     /// connection (`database.admin_url`), and the server's role is refused.
     fn list_organizations(&self) -> Result<Vec<Organization>, RepoError>;
+}
+
+pub trait DeploymentSecrets: Send + Sync + 'static {
+    /// The secret that signs list cursors: made once when the store's schema
+    /// is created, the same for every server on the store, at least 32
+    /// bytes.
+    fn cursor_secret(&self) -> Result<Vec<u8>, RepoError>;
 }
 
 pub trait HealthCheck: Send + Sync + 'static {

@@ -65,6 +65,14 @@ impl TaskStatus {
         )
     }
 
+    /// The statuses `self` may move to.
+    pub fn allowed_to(self) -> Vec<TaskStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|to| self.can_transition_to(*to))
+            .collect()
+    }
+
     /// The statuses from which `to` may be reached; what a compare-and-set
     /// update puts in its `WHERE status = ANY(…)`.
     pub fn allowed_from(to: TaskStatus) -> Vec<TaskStatus> {

@@ -1,9 +1,12 @@
 //! Status changes, decided here: a [`Transition`] names a change and carries
 //! only what that change records; [`Transition::plan`] turns it into a
 //! [`StatusChange`], everything a store writes for it — the compare-and-set
-//! (the statuses the row may have, the status it gets) and every field it
-//! sets, and the event it records. A store applies the plan as one
-//! compare-and-set with its event; it decides nothing.
+//! (the statuses and, with `If-Match`, the versions the row may have; the
+//! status it gets) and every field it sets, and the event it records. A
+//! store applies the plan as one compare-and-set with its event; it decides
+//! nothing. When the store refuses, [`StatusChange::refused`] decides what
+//! the refusal means: a repeat of the change (answered as a success), a
+//! stale version, or a transition the machine forbids.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -59,6 +62,7 @@ impl Transition {
         StatusChange {
             task_execution_id,
             from: TaskStatus::allowed_from(to),
+            if_match: IfMatch::Any,
             to,
             modified_by: actor,
             at,
@@ -68,6 +72,36 @@ impl Transition {
             reason,
         }
     }
+}
+
+/// An `If-Match` precondition: the versions (`ETag`s) a row may have for a
+/// change to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IfMatch {
+    /// No precondition (no header, or `*` on a row that exists).
+    #[default]
+    Any,
+    /// One of these versions; an empty list matches none.
+    Versions(Vec<i64>),
+}
+
+impl IfMatch {
+    pub fn matches(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(versions) => versions.contains(&version),
+        }
+    }
+}
+
+/// What a store answers to a [`StatusChange`] on a row that exists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeOutcome {
+    /// The change applied: the row after it.
+    Changed(TaskExecution),
+    /// The compare-and-set failed: the row as it is, unchanged (see
+    /// [`StatusChange::refused`]).
+    Refused(TaskExecution),
 }
 
 /// What a change writes to `output` and `error`.
@@ -88,6 +122,8 @@ pub struct StatusChange {
     /// The statuses the row may have for the change to apply: the
     /// compare-and-set's condition.
     pub from: Vec<TaskStatus>,
+    /// The versions the row may have (`If-Match`).
+    pub if_match: IfMatch,
     pub to: TaskStatus,
     /// Becomes `modified_by` and the event's actor.
     pub modified_by: Actor,
@@ -104,16 +140,64 @@ pub struct StatusChange {
 }
 
 impl StatusChange {
+    /// Applies only if the row's version meets `if_match`.
+    pub fn if_match(mut self, if_match: IfMatch) -> Self {
+        self.if_match = if_match;
+        self
+    }
+
     /// Whether a row in status `current` may take the change.
     pub fn applies_to(&self, current: TaskStatus) -> bool {
         self.from.contains(&current)
     }
 
-    /// The refusal for a row in status `current`.
-    pub fn refusal(&self, current: TaskStatus) -> RepoError {
-        RepoError::InvalidTransition {
-            current,
-            requested: self.to,
+    /// Whether a row at `version` meets the change's precondition.
+    pub fn version_matches(&self, version: i64) -> bool {
+        self.if_match.matches(version)
+    }
+
+    /// Whether the change applies to `row`: its compare-and-set.
+    pub fn accepts(&self, row: &TaskExecution) -> bool {
+        self.applies_to(row.status) && self.version_matches(row.version)
+    }
+
+    /// Whether `row`, whose latest event is `last`, is what this very change
+    /// left behind: the same status, the same output or error, and an event
+    /// to that status with the same reason. A client repeating a change
+    /// whose answer it lost gets a success, and nothing is recorded twice.
+    pub fn repeats(&self, row: &TaskExecution, last: Option<&TaskExecutionEvent>) -> bool {
+        let same_result = match &self.result {
+            ResultWrite::Keep => true,
+            ResultWrite::Output(output) => row.output == *output,
+            ResultWrite::Error(error) => row.error == *error,
+        };
+        row.status == self.to
+            && same_result
+            && last.is_some_and(|event| event.to == self.to && event.reason == self.reason)
+    }
+
+    /// What a refusal of the store means, given the row as it is and its
+    /// latest event: the row itself when the change is a repeat
+    /// ([`repeats`](Self::repeats)); else a stale `If-Match` version
+    /// ([`RepoError::PreconditionFailed`]) before a transition the machine
+    /// forbids ([`RepoError::InvalidTransition`]), as HTTP evaluates
+    /// preconditions before the request's own semantics.
+    pub fn refused(
+        &self,
+        row: TaskExecution,
+        last: Option<&TaskExecutionEvent>,
+    ) -> Result<TaskExecution, RepoError> {
+        if self.repeats(&row, last) {
+            Ok(row)
+        } else if !self.version_matches(row.version) {
+            Err(RepoError::PreconditionFailed {
+                current_version: row.version,
+            })
+        } else {
+            Err(RepoError::InvalidTransition {
+                current: row.status,
+                requested: self.to,
+            })
         }
     }
 
@@ -122,6 +206,7 @@ impl StatusChange {
     pub fn applied_to(&self, before: &TaskExecution) -> TaskExecution {
         let mut after = before.clone();
         after.status = self.to;
+        after.version = before.version + 1;
         after.modified_by = self.modified_by;
         after.updated_at = self.at;
         if self.starts {
@@ -179,6 +264,7 @@ mod tests {
             updated_at: at(1),
             started_at: None,
             completed_at: None,
+            version: 1,
         }
     }
 
@@ -267,5 +353,88 @@ mod tests {
             assert_eq!(after.completed_at, Some(at(3)));
             assert_eq!(after.updated_at, at(7));
         }
+    }
+
+    fn event(to: TaskStatus, reason: Option<&str>) -> TaskExecutionEvent {
+        TaskExecutionEvent {
+            task_execution_id: TaskExecutionId::generate(),
+            from: None,
+            to,
+            actor: Actor::System,
+            reason: reason.map(str::to_owned),
+            created_at: at(1),
+        }
+    }
+
+    #[test]
+    fn a_change_bumps_the_version_and_if_match_conditions_it() {
+        let before = queued();
+        let plan = Transition::Start.plan(before.id, Actor::System, None, at(2));
+        assert_eq!(plan.applied_to(&before).version, before.version + 1);
+        assert!(plan.accepts(&before));
+        let stale = plan.clone().if_match(IfMatch::Versions(vec![7, 8]));
+        assert!(!stale.accepts(&before));
+        assert!(stale.if_match(IfMatch::Versions(vec![1])).accepts(&before));
+        assert!(!plan.if_match(IfMatch::Versions(vec![])).accepts(&before));
+    }
+
+    #[test]
+    fn a_repeat_with_the_same_payload_is_the_row_itself_and_any_other_refusal_an_error() {
+        let mut done = queued();
+        done.status = TaskStatus::Completed;
+        done.output = Some(json!({"rows": 3}));
+        done.version = 3;
+        let complete = |output: Value, reason: Option<&str>| {
+            Transition::Complete {
+                output: Some(output),
+            }
+            .plan(done.id, Actor::System, reason.map(str::to_owned), at(9))
+        };
+        let last = event(TaskStatus::Completed, Some("ok"));
+        // The same change again: the row, even with the If-Match the client
+        // sent the first time (its own change bumped the version).
+        let repeat = complete(json!({"rows": 3}), Some("ok")).if_match(IfMatch::Versions(vec![2]));
+        assert_eq!(
+            repeat.refused(done.clone(), Some(&last)).ok(),
+            Some(done.clone())
+        );
+        // Another output or reason: a conflict naming the current status.
+        for other in [
+            complete(json!({"rows": 4}), Some("ok")),
+            complete(json!({"rows": 3}), None),
+        ] {
+            assert!(matches!(
+                other.refused(done.clone(), Some(&last)),
+                Err(RepoError::InvalidTransition {
+                    current: TaskStatus::Completed,
+                    requested: TaskStatus::Completed
+                })
+            ));
+        }
+        // Not a repeat and a stale version: the precondition fails first.
+        let fail = Transition::Fail { error: None }
+            .plan(done.id, Actor::System, None, at(9))
+            .if_match(IfMatch::Versions(vec![2]));
+        assert!(matches!(
+            fail.refused(done.clone(), Some(&last)),
+            Err(RepoError::PreconditionFailed { current_version: 3 })
+        ));
+        assert!(matches!(
+            fail.if_match(IfMatch::Any).refused(done, Some(&last)),
+            Err(RepoError::InvalidTransition {
+                current: TaskStatus::Completed,
+                requested: TaskStatus::Failed
+            })
+        ));
+    }
+
+    #[test]
+    fn deleting_twice_is_a_repeat() {
+        let mut deleted = queued();
+        deleted.status = TaskStatus::Deleted;
+        let delete = Transition::Delete.plan(deleted.id, Actor::System, None, at(3));
+        let last = event(TaskStatus::Deleted, None);
+        assert!(delete.repeats(&deleted, Some(&last)));
+        assert!(!delete.repeats(&deleted, None));
     }
 }

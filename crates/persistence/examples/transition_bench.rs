@@ -20,9 +20,9 @@ use anyhow::Context;
 use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
 use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_domain::{
-    Actor, ApiKeyId, Clock, FlowName, NewApiKey, NewFlowExecution, NewTask, Organization,
-    OrganizationId, OrganizationName, Role, SystemClock, TaskExecutionId, TaskName, Tenant,
-    Transition,
+    Actor, ApiKeyId, ChangeOutcome, Clock, FlowName, NewApiKey, NewFlowExecution, NewTask,
+    Organization, OrganizationId, OrganizationName, Role, SystemClock, TaskExecutionId, TaskName,
+    Tenant, Transition,
 };
 use flowexec_persistence::{PgStore, PoolSettings, SqliteStore};
 
@@ -134,7 +134,11 @@ where
                     let output = Some(serde_json::json!({"ok": true}));
                     for transition in [Transition::Start, Transition::Complete { output }] {
                         let plan = transition.plan(id, Actor::System, None, SystemClock.now());
-                        store.in_tenant(tenant, |tx| tx.change_status(&plan))?;
+                        let outcome = store.in_tenant(tenant, |tx| tx.change_status(&plan))?;
+                        anyhow::ensure!(
+                            matches!(outcome, ChangeOutcome::Changed(_)),
+                            "a transition was refused: {outcome:?}"
+                        );
                     }
                 }
             })

@@ -11,8 +11,8 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, Organization,
-    OrganizationId, OrganizationName, Role, TaskExecution, TaskExecutionEvent, TaskExecutionId,
-    TaskName,
+    OrganizationId, OrganizationName, RecordedEvent, Role, TaskExecution, TaskExecutionEvent,
+    TaskExecutionId, TaskName,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -50,6 +50,7 @@ pub(crate) struct TaskExecutionRow {
     pub(crate) updated_at: DateTime<Utc>,
     pub(crate) started_at: Option<DateTime<Utc>>,
     pub(crate) completed_at: Option<DateTime<Utc>>,
+    pub(crate) version: i64,
 }
 
 impl TryFrom<TaskExecutionRow> for TaskExecution {
@@ -71,6 +72,7 @@ impl TryFrom<TaskExecutionRow> for TaskExecution {
             updated_at: row.updated_at,
             started_at: row.started_at,
             completed_at: row.completed_at,
+            version: row.version,
         })
     }
 }
@@ -92,6 +94,7 @@ impl From<&TaskExecution> for TaskExecutionRow {
             updated_at: task.updated_at,
             started_at: task.started_at,
             completed_at: task.completed_at,
+            version: task.version,
         }
     }
 }
@@ -147,6 +150,7 @@ impl From<&FlowExecution> for FlowExecutionRow {
     diesel(table_name = task_execution_events, check_for_backend(diesel::pg::Pg))
 )]
 pub(crate) struct EventRow {
+    pub id: i64,
     pub task_execution_id: Uuid,
     pub from_status: Option<String>,
     pub to_status: String,
@@ -155,21 +159,24 @@ pub(crate) struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
-impl TryFrom<EventRow> for TaskExecutionEvent {
+impl TryFrom<EventRow> for RecordedEvent {
     type Error = DieselError;
 
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
         Ok(Self {
-            task_execution_id: TaskExecutionId::from_uuid(row.task_execution_id),
-            from: row
-                .from_status
-                .as_deref()
-                .map(|s| parse("status", s))
-                .transpose()?,
-            to: parse("status", &row.to_status)?,
-            actor: parse("actor", &row.actor)?,
-            reason: row.reason,
-            created_at: row.created_at,
+            id: row.id,
+            event: TaskExecutionEvent {
+                task_execution_id: TaskExecutionId::from_uuid(row.task_execution_id),
+                from: row
+                    .from_status
+                    .as_deref()
+                    .map(|s| parse("status", s))
+                    .transpose()?,
+                to: parse("status", &row.to_status)?,
+                actor: parse("actor", &row.actor)?,
+                reason: row.reason,
+                created_at: row.created_at,
+            },
         })
     }
 }

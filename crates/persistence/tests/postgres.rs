@@ -9,7 +9,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::BigInt;
 use flowexec_contract::{flow, organization};
 use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
-use flowexec_domain::{RepoError, TaskStatus};
+use flowexec_domain::{FlowExecutionId, RepoError, TaskStatus};
 use flowexec_persistence::{inspect_role, migrate, migrate_up_to, PgStore, PoolSettings};
 use flowexec_testkit::{TestDb, TABLES};
 
@@ -208,15 +208,30 @@ fn upgrading_a_database_filled_under_earlier_migrations_keeps_every_row() -> Tes
         report.applied.last().map(String::as_str),
         Some(before_unique_names)
     );
-    let store = store(&db, 2)?;
-    // Two organizations of one name, as the earlier schema allowed, with data.
-    let older = organization(&store, "dup")?;
-    let newer = organization(&store, "dup")?;
-    let other = organization(&store, "other")?;
-    for tenant in [older, newer, other] {
-        flow(&store, tenant, &["a", "b"])?;
-    }
+    // Rows as the earliest schema held them, written in its own SQL: two
+    // organizations of one name (as it allowed), each with a key, a flow
+    // execution, a task execution in every status and their events.
     let mut admin = PgConnection::establish(&db.admin_url())?;
+    let orgs = [
+        ("00000000-0000-4000-8000-000000000001", "dup"),
+        ("00000000-0000-4000-8000-000000000002", "dup"),
+        ("00000000-0000-4000-8000-000000000003", "other"),
+    ];
+    for (n, (id, name)) in orgs.iter().enumerate() {
+        admin.batch_execute(&format!(
+            "INSERT INTO organizations (id, name, created_at) VALUES ('{id}', '{name}', '2026-11-0{}T00:00:00Z');
+             INSERT INTO api_keys (id, organization_id, role, actor, secret_sha256)
+                 VALUES (gen_random_uuid(), '{id}', 'admin', 'system', decode(repeat('ab', 32), 'hex'));
+             INSERT INTO flow_executions (organization_id, id, flow_name, input, modified_by)
+                 VALUES ('{id}', '20000000-0000-4000-8000-00000000000{n}', 'f', '{{\"a\": 1e2}}', 'system');
+             INSERT INTO task_executions (organization_id, id, flow_execution_id, task_name, execution_index, status, input, output, modified_by)
+                 SELECT '{id}', gen_random_uuid(), '20000000-0000-4000-8000-00000000000{n}', 't-' || s, 0, s, '[1]', '{{\"ok\": true}}', 'system'
+                 FROM unnest(ARRAY['queued', 'running', 'completed', 'failed', 'deleted', 'stale']) AS s;
+             INSERT INTO task_execution_events (organization_id, task_execution_id, from_status, to_status, actor, reason)
+                 SELECT organization_id, id, NULL, 'queued', 'system', 'created' FROM task_executions WHERE organization_id = '{id}';",
+            n + 1
+        ))?;
+    }
     let counts = |conn: &mut PgConnection| -> anyhow::Result<Vec<i64>> {
         TABLES
             .iter()
@@ -224,26 +239,37 @@ fn upgrading_a_database_filled_under_earlier_migrations_keeps_every_row() -> Tes
             .collect()
     };
     let before = counts(&mut admin)?;
+    assert_eq!(before, [3, 3, 3, 18, 18]);
 
     let report = migrate(&db.admin_url(), &db.app_url())?;
     assert!(!report.applied.is_empty(), "nothing was left to apply");
     assert_eq!(counts(&mut admin)?, before, "rows were lost");
+    // Every task execution reads back through the store, at version 1,
+    // with its status and JSON intact.
+    let store = store(&db, 2)?;
+    for (n, (id, _)) in orgs.iter().enumerate() {
+        let tenant = flowexec_domain::Tenant::new(id.parse()?);
+        let flow_id: FlowExecutionId = format!("20000000-0000-4000-8000-00000000000{n}").parse()?;
+        let detail = store.read(tenant, |tx| tx.flow_execution(flow_id))?;
+        assert_eq!(detail.task_executions.len(), 6);
+        for task in &detail.task_executions {
+            assert_eq!(task.version, 1);
+            assert_eq!(format!("t-{}", task.status), task.task_name.as_str());
+            assert_eq!(task.input, Some(serde_json::json!([1])));
+        }
+        assert_eq!(
+            detail.flow_execution.input,
+            Some(serde_json::json!({"a": 100}))
+        );
+    }
     let listed =
         PgStore::connect(&db.admin_url(), &PoolSettings::default())?.list_organizations()?;
-    let name_of = |tenant: flowexec_domain::Tenant| {
-        listed
-            .iter()
-            .find(|o| o.id == tenant.organization_id())
-            .map(|o| o.name.to_string())
-            .unwrap_or_default()
-    };
-    assert_eq!(name_of(older), "dup", "the oldest keeps its name");
+    let names: Vec<String> = listed.iter().map(|o| o.name.to_string()).collect();
     assert_eq!(
-        name_of(newer),
-        format!("dup ({})", newer.organization_id()),
-        "a later holder gets its id appended"
+        names,
+        ["dup", "dup (00000000-0000-4000-8000-000000000002)", "other"],
+        "the oldest keeps its name, a later holder gets its id appended"
     );
-    assert_eq!(name_of(other), "other");
     // From now on, a repeated name is refused.
     assert!(matches!(
         organization(&store, "other").map_err(|e| e.downcast::<RepoError>()),
@@ -292,5 +318,57 @@ fn only_an_administrative_connection_may_list_every_organization() -> TestResult
         .map(|o| o.name.to_string())
         .collect();
     assert_eq!(names, vec!["one", "two"]);
+    Ok(())
+}
+
+#[derive(QueryableByName, Debug)]
+struct TableSecurity {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    enabled: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    forced: bool,
+    #[diesel(sql_type = BigInt)]
+    policies: i64,
+}
+
+/// The catalog, not a list kept by hand: every table of the schema has
+/// Row-Level Security enabled and forced, with at least one policy — so a
+/// table a later migration adds without it fails here. (Diesel's own
+/// migration ledger is the one exception: it holds no tenant data and the
+/// app role cannot read it.)
+#[test]
+fn every_table_has_row_level_security_enabled_forced_and_a_policy() -> TestResult {
+    let db = TestDb::new()?;
+    let mut admin = PgConnection::establish(&db.admin_url())?;
+    let tables: Vec<TableSecurity> = diesel::sql_query(
+        "SELECT c.relname::text AS name, c.relrowsecurity AS enabled,
+                c.relforcerowsecurity AS forced,
+                (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+         ORDER BY 1",
+    )
+    .load(&mut admin)?;
+    let checked: Vec<&TableSecurity> = tables
+        .iter()
+        .filter(|t| t.name != "__diesel_schema_migrations")
+        .collect();
+    assert!(checked.len() >= TABLES.len(), "{tables:?}");
+    let unprotected: Vec<&&TableSecurity> = checked
+        .iter()
+        .filter(|t| !(t.enabled && t.forced && t.policies > 0))
+        .collect();
+    assert!(
+        unprotected.is_empty(),
+        "tables without RLS: {unprotected:?}"
+    );
+    let ledger = count(
+        &mut app_conn(&db)?,
+        "SELECT count(*) AS n FROM information_schema.table_privileges
+         WHERE table_name = '__diesel_schema_migrations' AND grantee = 'flowexec_runtime'",
+    )?;
+    assert_eq!(ledger, 0, "the app role was granted the migration ledger");
     Ok(())
 }

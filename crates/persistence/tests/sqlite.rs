@@ -198,5 +198,14 @@ fn upgrading_a_file_filled_under_earlier_migrations_keeps_every_row() -> TestRes
         names,
         vec!["dup", "dup (00000000-0000-4000-8000-000000000002)", "other"]
     );
+    // Each task execution reads back through the store, at version 1.
+    for (n, (id, _, _)) in orgs.iter().enumerate() {
+        let tenant = flowexec_domain::Tenant::new(id.parse()?);
+        let task = store.task_execution(
+            tenant,
+            format!("30000000-0000-4000-8000-00000000000{n}").parse()?,
+        )?;
+        assert_eq!((task.version, task.status.as_str()), (1, "queued"));
+    }
     Ok(())
 }

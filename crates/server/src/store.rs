@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use flowexec_api::ApiServices;
-use flowexec_domain::ports::{ApiKeyRepository, ExecutionStore, HealthCheck};
+use flowexec_domain::ports::{ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
 use flowexec_service::{Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness};
 
@@ -153,7 +153,7 @@ pub fn check_role(store: &PgStore) -> anyhow::Result<RoleReport> {
 /// The use cases the API serves over `store`, with the configured key cache.
 pub fn services<S>(settings: &Settings, store: &S) -> ApiServices
 where
-    S: ExecutionStore + ApiKeyRepository + HealthCheck + Clone + 'static,
+    S: ExecutionStore + DeploymentSecrets + ApiKeyRepository + HealthCheck + Clone + 'static,
 {
     ApiServices {
         auth: Arc::new(KeyAuthenticator::new(

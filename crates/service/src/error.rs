@@ -1,4 +1,4 @@
-use flowexec_domain::{RepoError, TaskStatus};
+use flowexec_domain::{RepoError, RetryRefusal, TaskStatus};
 
 /// What a use case answers when it does not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,20 @@ pub enum ServiceError {
         current: TaskStatus,
         requested: TaskStatus,
     },
+    /// `If-Match` named a version the row no longer has.
+    #[error("the task execution has changed: its current version is {current_version}")]
+    PreconditionFailed { current_version: i64 },
+    /// The attempt may not be retried.
+    #[error("{0}")]
+    RetryRefused(RetryRefusal),
+    /// A request value outside what the use case accepts (e.g. a page
+    /// size); the text says what is expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// A list cursor that this deployment did not make for this query and
+    /// organization (malformed, altered, or from another list).
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(&'static str),
     /// The store cannot be reached.
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -39,6 +53,10 @@ impl From<RepoError> for ServiceError {
             RepoError::InvalidTransition { current, requested } => {
                 Self::InvalidTransition { current, requested }
             }
+            RepoError::PreconditionFailed { current_version } => {
+                Self::PreconditionFailed { current_version }
+            }
+            RepoError::RetryRefused(refusal) => Self::RetryRefused(refusal),
             RepoError::Unavailable(cause) => Self::Unavailable(cause),
             RepoError::Unknown(cause) => Self::Internal(cause),
         }

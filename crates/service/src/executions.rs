@@ -1,14 +1,65 @@
 //! The use cases on flow and task executions. Each asks the domain what a
 //! change writes and hands that to the store in one unit of work.
 
-use flowexec_domain::ports::{ExecutionStore, TenantTx};
+use std::slice;
+use std::sync::OnceLock;
+
+use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
 use flowexec_domain::{
-    Clock, FlowExecutionDetail, FlowExecutionId, NewFlowExecution, Principal, SystemClock,
-    TaskExecution, TaskExecutionId,
+    ChangeOutcome, Clock, FlowExecutionDetail, FlowExecutionId, IfMatch, NewFlowExecution,
+    Principal, RecordedEvent, RepoError, RetryRefusal, RetryRequest, SystemClock, TaskExecution,
+    TaskExecutionId, Transition,
 };
 
 use crate::auth::require_write;
+use crate::cursor::CursorKey;
 use crate::error::ServiceError;
+
+/// Most items one page may hold, and how many when the caller does not say.
+pub const MAX_PAGE: usize = 500;
+pub const DEFAULT_PAGE: usize = 50;
+
+/// A requested page of a list: its size (1–[`MAX_PAGE`]) and, after the
+/// first, the cursor the previous page ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_PAGE,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a list, and the cursor of the next (`None` on the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A requested status change of one task execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRequest {
+    pub transition: Transition,
+    /// Recorded on the event.
+    pub reason: Option<String>,
+    pub if_match: IfMatch,
+}
+
+/// The task execution after a change, and whether this request made it
+/// (`false`: a repeat of the change that already happened, nothing
+/// recorded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed {
+    pub task_execution: TaskExecution,
+    pub changed: bool,
+}
 
 /// What the HTTP layer asks of executions. Object-safe, so the API holds an
 /// `Arc<dyn ExecutionUseCases>`.
@@ -34,27 +85,81 @@ pub trait ExecutionUseCases: Send + Sync + 'static {
         principal: &Principal,
         id: TaskExecutionId,
     ) -> Result<TaskExecution, ServiceError>;
+
+    /// Moves a task execution along the status machine, with its event, in
+    /// one compare-and-set. A repeat of the change that already happened
+    /// (same status, output or error, and reason) answers the row as it is
+    /// and records nothing. Needs role admin or write.
+    fn change_status(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        request: ChangeRequest,
+    ) -> Result<Changed, ServiceError>;
+
+    /// Creates the next attempt of a completed, failed or stale task
+    /// execution that is the latest attempt of its task. Needs role admin
+    /// or write.
+    fn retry(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        request: RetryRequest,
+    ) -> Result<TaskExecution, ServiceError>;
+
+    /// The status changes of a task execution, oldest first.
+    fn task_execution_events(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        page: PageRequest,
+    ) -> Result<Page<RecordedEvent>, ServiceError>;
 }
 
 /// The execution use cases over a store `S`, with the time from `C`.
 pub struct Executions<S, C = SystemClock> {
     store: S,
     clock: C,
+    cursor_key: OnceLock<CursorKey>,
 }
 
-impl<S: ExecutionStore> Executions<S> {
+impl<S: ExecutionStore + DeploymentSecrets> Executions<S> {
     pub fn new(store: S) -> Self {
         Self::with_clock(store, SystemClock)
     }
 }
 
-impl<S: ExecutionStore, C: Clock> Executions<S, C> {
+impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Executions<S, C> {
     pub fn with_clock(store: S, clock: C) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            cursor_key: OnceLock::new(),
+        }
+    }
+
+    /// The deployment's cursor key, read from the store once.
+    fn cursor_key(&self) -> Result<&CursorKey, ServiceError> {
+        if let Some(key) = self.cursor_key.get() {
+            return Ok(key);
+        }
+        let key = CursorKey::new(self.store.cursor_secret()?);
+        Ok(self.cursor_key.get_or_init(|| key))
     }
 }
 
-impl<S: ExecutionStore, C: Clock> ExecutionUseCases for Executions<S, C> {
+/// The size of a requested page, checked.
+fn page_limit(page: &PageRequest) -> Result<usize, ServiceError> {
+    if (1..=MAX_PAGE).contains(&page.limit) {
+        Ok(page.limit)
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )))
+    }
+}
+
+impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Executions<S, C> {
     fn create_flow_execution(
         &self,
         principal: &Principal,
@@ -91,5 +196,111 @@ impl<S: ExecutionStore, C: Clock> ExecutionUseCases for Executions<S, C> {
         id: TaskExecutionId,
     ) -> Result<TaskExecution, ServiceError> {
         Ok(self.store.task_execution(principal.tenant(), id)?)
+    }
+
+    fn change_status(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        request: ChangeRequest,
+    ) -> Result<Changed, ServiceError> {
+        require_write(principal)?;
+        let plan = request
+            .transition
+            .plan(id, principal.actor, request.reason, self.clock.now())
+            .if_match(request.if_match);
+        let (task_execution, changed) = self.store.in_tenant(principal.tenant(), |tx| match tx
+            .change_status(&plan)?
+        {
+            ChangeOutcome::Changed(row) => Ok((row, true)),
+            ChangeOutcome::Refused(row) => {
+                // Only a row already in the target status can be a
+                // repeat; only then is its last event needed.
+                let last = if row.status == plan.to {
+                    tx.last_event(id)?
+                } else {
+                    None
+                };
+                plan.refused(row, last.as_ref()).map(|row| (row, false))
+            }
+        })?;
+        if changed {
+            tracing::info!(task_execution.id = %id, to = %plan.to, "status changed");
+        }
+        Ok(Changed {
+            task_execution,
+            changed,
+        })
+    }
+
+    fn retry(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        request: RetryRequest,
+    ) -> Result<TaskExecution, ServiceError> {
+        require_write(principal)?;
+        let at = self.clock.now();
+        let created = self.store.in_tenant(principal.tenant(), |tx| {
+            let attempt = tx.task_execution(id)?;
+            if !request.if_match.matches(attempt.version) {
+                return Err(RepoError::PreconditionFailed {
+                    current_version: attempt.version,
+                });
+            }
+            let latest =
+                tx.latest_execution_index(attempt.flow_execution_id, &attempt.task_name)?;
+            let retry = request
+                .plan(&attempt, latest, principal.actor, at)
+                .map_err(RepoError::RetryRefused)?;
+            match tx.insert_task_executions(slice::from_ref(&retry.task_execution)) {
+                // A concurrent retry of the same attempt created it first.
+                Err(RepoError::Conflict(_)) => {
+                    return Err(RepoError::RetryRefused(RetryRefusal::Superseded {
+                        latest_execution_index: retry.task_execution.execution_index,
+                    }))
+                }
+                other => other?,
+            }
+            tx.insert_events(slice::from_ref(&retry.event))?;
+            Ok(retry.task_execution)
+        })?;
+        tracing::info!(
+            task_execution.id = %created.id,
+            execution_index = created.execution_index,
+            retry_of = %id,
+            "retry created"
+        );
+        Ok(created)
+    }
+
+    fn task_execution_events(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        page: PageRequest,
+    ) -> Result<Page<RecordedEvent>, ServiceError> {
+        let limit = page_limit(&page)?;
+        let key = self.cursor_key()?;
+        let organization = principal.organization_id;
+        let query = format!("events:{id}");
+        let after: Option<i64> = page
+            .cursor
+            .as_deref()
+            .map(|cursor| key.open(organization, &query, cursor))
+            .transpose()?;
+        let mut items = self
+            .store
+            .read(principal.tenant(), |tx| tx.events(id, after, limit + 1))?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|last| key.seal(organization, &query, &last.id))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 }

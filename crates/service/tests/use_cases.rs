@@ -1,5 +1,6 @@
 //! The use cases over the real SQLite store (a temporary file each): the
-//! role rules, authentication and its cache, creation and reads, bootstrap.
+//! role rules, authentication and its cache, creation and reads, status
+//! changes, retries and the event history, bootstrap.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,14 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flowexec_domain::ports::ApiKeyRepository;
 use flowexec_domain::{
-    Actor, ApiKeyCredentials, ApiKeyId, FixedClock, FlowExecutionId, FlowName, NewApiKey,
-    NewFlowExecution, NewTask, OrganizationId, OrganizationName, Principal, RepoError, Role,
-    TaskExecutionId, TaskName, TaskStatus,
+    Actor, ApiKeyCredentials, ApiKeyId, FixedClock, FlowExecutionId, FlowName, IfMatch, NewApiKey,
+    NewFlowExecution, NewTask, OrganizationId, OrganizationName, Principal, RepoError,
+    RetryRefusal, RetryRequest, Role, TaskExecutionId, TaskName, TaskStatus, Transition,
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, Authenticate, ExecutionUseCases, Executions, KeyAuthenticator, KeyCacheSettings,
-    ServiceError,
+    Admin, Authenticate, ChangeRequest, ExecutionUseCases, Executions, KeyAuthenticator,
+    KeyCacheSettings, PageRequest, ServiceError,
 };
 use flowexec_testkit::TestSqlite;
 
@@ -383,5 +384,354 @@ fn a_second_organization_of_a_name_is_a_conflict() -> TestResult {
         Err(ServiceError::Conflict(_))
     ));
     assert_eq!(world.admin.list_organizations()?.len(), 1);
+    Ok(())
+}
+
+fn change(transition: Transition) -> ChangeRequest {
+    ChangeRequest {
+        transition,
+        reason: None,
+        if_match: IfMatch::Any,
+    }
+}
+
+/// A world, a writer in a new organization, and one queued task of it.
+fn one_task(world: &World) -> anyhow::Result<(Principal, TaskExecutionId)> {
+    let writer = world.principal(Role::Write, Actor::Integration)?;
+    let created = world
+        .executions
+        .create_flow_execution(&writer, new_flow(&["t"])?)?;
+    Ok((writer, created.task_executions[0].id))
+}
+
+#[test]
+fn a_task_moves_through_its_life_with_one_event_per_change() -> TestResult {
+    let world = World::new()?;
+    let (writer, id) = one_task(&world)?;
+    let run = world
+        .executions
+        .change_status(&writer, id, change(Transition::Start))?;
+    assert!(run.changed);
+    assert_eq!(
+        (run.task_execution.status, run.task_execution.version),
+        (TaskStatus::Running, 2)
+    );
+    assert_eq!(run.task_execution.started_at, Some(now()));
+    let done = world.executions.change_status(
+        &writer,
+        id,
+        ChangeRequest {
+            reason: Some("ok".into()),
+            ..change(Transition::Complete {
+                output: Some(serde_json::json!({"rows": 3})),
+            })
+        },
+    )?;
+    assert_eq!(done.task_execution.status, TaskStatus::Completed);
+    for transition in [Transition::MarkStale, Transition::Delete] {
+        world
+            .executions
+            .change_status(&writer, id, change(transition))?;
+    }
+    let page = world
+        .executions
+        .task_execution_events(&writer, id, PageRequest::default())?;
+    let trail: Vec<(Option<TaskStatus>, TaskStatus)> = page
+        .items
+        .iter()
+        .map(|e| (e.event.from, e.event.to))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            (None, TaskStatus::Queued),
+            (Some(TaskStatus::Queued), TaskStatus::Running),
+            (Some(TaskStatus::Running), TaskStatus::Completed),
+            (Some(TaskStatus::Completed), TaskStatus::Stale),
+            (Some(TaskStatus::Stale), TaskStatus::Deleted),
+        ]
+    );
+    assert_eq!(page.items[2].event.reason.as_deref(), Some("ok"));
+    assert_eq!(page.next_cursor, None);
+    Ok(())
+}
+
+#[test]
+fn a_repeated_change_answers_the_row_and_records_nothing_and_another_payload_conflicts(
+) -> TestResult {
+    let world = World::new()?;
+    let (writer, id) = one_task(&world)?;
+    world
+        .executions
+        .change_status(&writer, id, change(Transition::Start))?;
+    let output = Some(serde_json::json!([1, 2]));
+    let complete = || ChangeRequest {
+        reason: Some("done".into()),
+        // The If-Match the client sent the first time.
+        if_match: IfMatch::Versions(vec![2]),
+        ..change(Transition::Complete {
+            output: output.clone(),
+        })
+    };
+    let first = world.executions.change_status(&writer, id, complete())?;
+    let again = world.executions.change_status(&writer, id, complete())?;
+    assert!(first.changed && !again.changed);
+    assert_eq!(again.task_execution, first.task_execution);
+    let other = world.executions.change_status(
+        &writer,
+        id,
+        change(Transition::Complete {
+            output: Some(serde_json::json!("other")),
+        }),
+    );
+    assert!(matches!(
+        other,
+        Err(ServiceError::InvalidTransition {
+            current: TaskStatus::Completed,
+            requested: TaskStatus::Completed
+        })
+    ));
+    let events = world
+        .executions
+        .task_execution_events(&writer, id, PageRequest::default())?;
+    assert_eq!(events.items.len(), 3, "creation, start, one completion");
+    Ok(())
+}
+
+#[test]
+fn a_stale_if_match_fails_before_the_status_machine_is_asked() -> TestResult {
+    let world = World::new()?;
+    let (writer, id) = one_task(&world)?;
+    let stale = ChangeRequest {
+        if_match: IfMatch::Versions(vec![9]),
+        ..change(Transition::MarkStale)
+    };
+    assert!(matches!(
+        world.executions.change_status(&writer, id, stale),
+        Err(ServiceError::PreconditionFailed { current_version: 1 })
+    ));
+    assert!(matches!(
+        world
+            .executions
+            .change_status(&writer, id, change(Transition::MarkStale)),
+        Err(ServiceError::InvalidTransition {
+            current: TaskStatus::Queued,
+            ..
+        })
+    ));
+    assert_eq!(
+        world.executions.get_task_execution(&writer, id)?.version,
+        1,
+        "a refused change changed the row"
+    );
+    Ok(())
+}
+
+#[test]
+fn only_write_and_admin_keys_change_or_retry_and_another_organization_sees_nothing() -> TestResult {
+    let world = World::new()?;
+    let (writer, id) = one_task(&world)?;
+    for role in [Role::Read, Role::Worker] {
+        let key = world
+            .admin
+            .create_api_key(writer.organization_id, role, Actor::System)?;
+        let reader = world.auth.authenticate(&key.plaintext)?;
+        assert!(matches!(
+            world
+                .executions
+                .change_status(&reader, id, change(Transition::Start)),
+            Err(ServiceError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            world.executions.retry(&reader, id, RetryRequest::default()),
+            Err(ServiceError::Forbidden { .. })
+        ));
+        assert_eq!(
+            world
+                .executions
+                .task_execution_events(&reader, id, PageRequest::default())?
+                .items
+                .len(),
+            1
+        );
+    }
+    let stranger = world.principal(Role::Admin, Actor::System)?;
+    assert!(matches!(
+        world
+            .executions
+            .change_status(&stranger, id, change(Transition::Start)),
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        world
+            .executions
+            .retry(&stranger, id, RetryRequest::default()),
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        world
+            .executions
+            .task_execution_events(&stranger, id, PageRequest::default()),
+        Err(ServiceError::NotFound)
+    ));
+    assert_eq!(world.executions.get_task_execution(&writer, id)?.version, 1);
+    Ok(())
+}
+
+#[test]
+fn a_retry_is_the_next_attempt_of_the_latest_finished_one_only() -> TestResult {
+    let world = World::new()?;
+    let (writer, id) = one_task(&world)?;
+    assert!(matches!(
+        world.executions.retry(&writer, id, RetryRequest::default()),
+        Err(ServiceError::RetryRefused(RetryRefusal::NotFinished {
+            status: TaskStatus::Queued
+        }))
+    ));
+    world
+        .executions
+        .change_status(&writer, id, change(Transition::Start))?;
+    world.executions.change_status(
+        &writer,
+        id,
+        change(Transition::Fail {
+            error: Some(serde_json::json!({"code": "boom"})),
+        }),
+    )?;
+    let retry = world
+        .executions
+        .retry(&writer, id, RetryRequest::default())?;
+    let first = world.executions.get_task_execution(&writer, id)?;
+    assert_eq!(
+        (retry.execution_index, retry.status, retry.version),
+        (1, TaskStatus::Queued, 1)
+    );
+    assert_eq!(
+        (retry.flow_execution_id, &retry.task_name, &retry.input),
+        (first.flow_execution_id, &first.task_name, &first.input)
+    );
+    assert!(matches!(
+        world.executions.retry(&writer, id, RetryRequest::default()),
+        Err(ServiceError::RetryRefused(RetryRefusal::Superseded {
+            latest_execution_index: 1
+        }))
+    ));
+    let events =
+        world
+            .executions
+            .task_execution_events(&writer, retry.id, PageRequest::default())?;
+    assert_eq!(
+        events.items[0].event.reason.as_deref(),
+        Some("retry of attempt 0")
+    );
+    let detail = world
+        .executions
+        .get_flow_execution(&writer, first.flow_execution_id)?;
+    assert_eq!(detail.task_executions.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn events_page_with_sealed_cursors_of_their_own_list_and_organization() -> TestResult {
+    let world = World::new()?;
+    let (writer, id) = one_task(&world)?;
+    world
+        .executions
+        .change_status(&writer, id, change(Transition::Start))?;
+    world
+        .executions
+        .change_status(&writer, id, change(Transition::Fail { error: None }))?;
+    let page = |cursor: Option<String>| {
+        world
+            .executions
+            .task_execution_events(&writer, id, PageRequest { limit: 2, cursor })
+    };
+    let first = page(None)?;
+    assert_eq!(first.items.len(), 2);
+    let second = page(first.next_cursor.clone())?;
+    assert_eq!(second.items.len(), 1);
+    assert_eq!(second.next_cursor, None);
+    assert!(first.items[1].id < second.items[0].id);
+    // Another task's list, another organization, or an altered cursor.
+    let cursor = first.next_cursor.unwrap_or_default();
+    let (_, other_task) = one_task(&world)?;
+    let other_writer = world.principal(Role::Write, Actor::System)?;
+    let refused = [
+        world.executions.task_execution_events(
+            &writer,
+            other_task,
+            PageRequest {
+                limit: 2,
+                cursor: Some(cursor.clone()),
+            },
+        ),
+        world.executions.task_execution_events(
+            &other_writer,
+            id,
+            PageRequest {
+                limit: 2,
+                cursor: Some(cursor.clone()),
+            },
+        ),
+        page(Some(format!("{cursor}x"))),
+    ];
+    for answer in refused {
+        assert!(
+            matches!(
+                answer,
+                Err(ServiceError::InvalidCursor(_)) | Err(ServiceError::NotFound)
+            ),
+            "{answer:?}"
+        );
+    }
+    for limit in [0, 501] {
+        assert!(matches!(
+            world.executions.task_execution_events(
+                &writer,
+                id,
+                PageRequest {
+                    limit,
+                    cursor: None
+                }
+            ),
+            Err(ServiceError::Invalid(_))
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn of_sixteen_concurrent_retries_of_one_attempt_exactly_one_succeeds() -> TestResult {
+    let world = Arc::new(World::new()?);
+    let (writer, id) = one_task(&world)?;
+    world
+        .executions
+        .change_status(&writer, id, change(Transition::Start))?;
+    world
+        .executions
+        .change_status(&writer, id, change(Transition::Complete { output: None }))?;
+    let threads = 16;
+    let barrier = Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (world, barrier, writer) = (world.clone(), barrier.clone(), writer);
+            std::thread::spawn(move || {
+                barrier.wait();
+                world.executions.retry(&writer, id, RetryRequest::default())
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for handle in handles {
+        match handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a retry panicked"))?
+        {
+            Ok(_) => created += 1,
+            Err(ServiceError::RetryRefused(RetryRefusal::Superseded { .. })) => {}
+            Err(other) => anyhow::bail!("unexpected answer: {other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
     Ok(())
 }

@@ -2,10 +2,12 @@
 
 mod executions;
 mod health;
+mod lifecycle;
 mod problem;
 
 pub use executions::{
     FlowExecutionBody, NewFlowExecutionBody, NewTaskBody, Status, TaskExecutionBody,
 };
 pub use health::HealthBody;
+pub use lifecycle::{ChangeStatusBody, EventBody, EventPageBody, RetryBody, MAX_REASON_CHARS};
 pub use problem::{FieldError, Problem};

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::executions::Status;
+
 /// One invalid field of a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
@@ -27,4 +29,18 @@ pub struct Problem {
     /// The invalid fields; present only for `validation_failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The task execution's status (`invalid_transition`,
+    /// `retry_not_allowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<Status>,
+    /// The statuses it may move to from there (`invalid_transition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<Status>>,
+    /// The highest `execution_index` of the task, when a newer attempt than
+    /// the one to retry exists (`retry_not_allowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_execution_index: Option<i32>,
+    /// The task execution's current `ETag` (`precondition_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_etag: Option<String>,
 }

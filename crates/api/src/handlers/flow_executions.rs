@@ -37,9 +37,7 @@ pub(crate) async fn create(
     let principal = authenticate(auth.into_inner(), key).await?;
     require_write(&principal)?;
     let body = json_body::read(&req, payload, &settings).await?;
-    let new = request_schema::parse::<NewFlowExecutionBody>(body)?
-        .into_command()
-        .map_err(ApiError::validation)?;
+    let new = request_schema::command(body, NewFlowExecutionBody::into_command)?;
     let executions = executions.into_inner();
     let created = blocking::run(move || executions.create_flow_execution(&principal, new)).await?;
     let body = FlowExecutionBody::from(created);

@@ -6,7 +6,10 @@ pub(crate) mod task_executions;
 
 use std::sync::Arc;
 
-use actix_web::{web, FromRequest, Handler, Resource, Responder};
+use std::collections::HashSet;
+
+use actix_web::{web, FromRequest, Handler, Resource, Responder, Route};
+use flowexec_service::PageRequest;
 
 use crate::error::ApiError;
 use crate::openapi;
@@ -25,6 +28,18 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/task-executions/{id}")
             .get(task_executions::get)
+            .patch(task_executions::change_status)
+            .delete(task_executions::delete)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/{id}/retries")
+            .post(task_executions::retry)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/{id}/events")
+            .get(task_executions::events)
             .finish(),
     )
     .service(Endpoint::new("/healthz").get(health::healthz).finish())
@@ -72,14 +87,41 @@ impl Endpoint {
         self
     }
 
-    fn post<F, Args>(mut self, handler: F) -> Self
+    fn post<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.resource = self.resource.route(web::post().to(handler));
-        self.methods.push("POST");
+        self.method(web::post(), "POST", handler)
+    }
+
+    fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.method(web::patch(), "PATCH", handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.method(web::delete(), "DELETE", handler)
+    }
+
+    fn method<F, Args>(mut self, route: Route, name: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(route.to(handler));
+        self.methods.push(name);
         self
     }
 
@@ -104,4 +146,44 @@ where
     text.parse().map_err(|e: flowexec_domain::ParseError| {
         ApiError::malformed(format!("id {}", e.message()))
     })
+}
+
+/// A list's query string: the page (`limit`, `cursor`) and the list's own
+/// `filters`, each at most once; anything else is a 400 naming what the
+/// list takes.
+pub(crate) fn page_request(
+    query: &str,
+    filters: &[&str],
+) -> Result<(PageRequest, Vec<(String, String)>), ApiError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|e| ApiError::malformed(format!("the query string: {e}")))?
+        .into_inner();
+    let mut page = PageRequest::default();
+    let mut given = Vec::new();
+    let mut seen = HashSet::new();
+    for (name, value) in pairs {
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::malformed(format!(
+                "the query parameter {name} is given more than once"
+            )));
+        }
+        match name.as_str() {
+            "limit" => {
+                page.limit = value.parse().map_err(|_| {
+                    ApiError::malformed(format!("limit must be an integer; found {value:?}"))
+                })?;
+            }
+            "cursor" => page.cursor = Some(value),
+            known if filters.contains(&known) => given.push((name, value)),
+            _ => {
+                let mut takes = vec!["limit", "cursor"];
+                takes.extend_from_slice(filters);
+                return Err(ApiError::malformed(format!(
+                    "unknown query parameter {name}; this list takes: {}",
+                    takes.join(", ")
+                )));
+            }
+        }
+    }
+    Ok((page, given))
 }

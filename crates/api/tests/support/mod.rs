@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use flowexec_api::{build_app, ApiServices, ApiSettings};
 use flowexec_domain::{
     Actor, FixedClock, FlowExecutionDetail, FlowExecutionId, FlowName, NewFlowExecution, NewTask,
-    OrganizationName, Principal, Role, TaskExecution, TaskExecutionId, TaskName,
+    OrganizationName, Principal, RecordedEvent, RetryRequest, Role, TaskExecution, TaskExecutionId,
+    TaskName,
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, Authenticate, ExecutionUseCases, Executions, KeyAuthenticator, KeyCacheSettings,
-    Readiness, ServiceError, StoreReadiness,
+    Admin, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions, KeyAuthenticator,
+    KeyCacheSettings, Page, PageRequest, Readiness, ServiceError, StoreReadiness,
 };
 use flowexec_testkit::TestSqlite;
 use serde_json::{json, Value};
@@ -35,6 +36,8 @@ pub struct World {
     pub services: ApiServices,
     pub write_key: String,
     pub read_key: String,
+    /// An admin key of another organization.
+    pub other_key: String,
     pub store: SqliteStore,
 }
 
@@ -53,6 +56,11 @@ impl World {
                 .plaintext
         };
         let (write_key, read_key) = (key(Role::Write), key(Role::Read));
+        let other_key = admin
+            .create_organization(&OrganizationName::parse("other").unwrap())
+            .unwrap()
+            .key
+            .plaintext;
         Self {
             services: ApiServices {
                 auth: Arc::new(KeyAuthenticator::new(
@@ -65,6 +73,7 @@ impl World {
             db,
             write_key,
             read_key,
+            other_key,
             store,
         }
     }
@@ -169,10 +178,52 @@ impl ExecutionUseCases for Failing {
     ) -> Result<TaskExecution, ServiceError> {
         Err((self.0)())
     }
+
+    fn change_status(
+        &self,
+        _: &Principal,
+        _: TaskExecutionId,
+        _: ChangeRequest,
+    ) -> Result<Changed, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn retry(
+        &self,
+        _: &Principal,
+        _: TaskExecutionId,
+        _: RetryRequest,
+    ) -> Result<TaskExecution, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn task_execution_events(
+        &self,
+        _: &Principal,
+        _: TaskExecutionId,
+        _: PageRequest,
+    ) -> Result<Page<RecordedEvent>, ServiceError> {
+        Err((self.0)())
+    }
 }
 
 impl Readiness for Failing {
     fn ready(&self) -> Result<(), ServiceError> {
         Err((self.0)())
     }
+}
+
+/// A request with a JSON body.
+pub fn json_request(
+    method: actix_web::http::Method,
+    uri: &str,
+    key: &str,
+    body: &Value,
+) -> TestRequest {
+    TestRequest::default()
+        .method(method)
+        .uri(uri)
+        .insert_header(bearer(key))
+        .insert_header(("Content-Type", "application/json"))
+        .set_payload(body.to_string())
 }

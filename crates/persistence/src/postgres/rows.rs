@@ -12,7 +12,7 @@ use crate::rows::TaskExecutionRow;
 
 /// The SQL types of a task execution as `flowexec_get_task_execution`
 /// returns it: its explicit column list, in that order (see
-/// migrations/postgres/…_explicit_columns_and_status_changes).
+/// migrations/postgres/…_lifecycle).
 pub(crate) type TaskExecutionRecord = (
     diesel::sql_types::Uuid,
     diesel::sql_types::Uuid,
@@ -28,6 +28,28 @@ pub(crate) type TaskExecutionRecord = (
     diesel::sql_types::Timestamptz,
     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Int8,
+);
+
+/// What `flowexec_change_status` returns: the row's columns, then whether
+/// the change applied.
+pub(crate) type ChangedRecord = (
+    diesel::sql_types::Uuid,
+    diesel::sql_types::Uuid,
+    diesel::sql_types::Uuid,
+    diesel::sql_types::Text,
+    diesel::sql_types::Int4,
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Text,
+    diesel::sql_types::Timestamptz,
+    diesel::sql_types::Timestamptz,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Int8,
+    diesel::sql_types::Bool,
 );
 
 /// The Rust values of a [`TaskExecutionRecord`].
@@ -46,6 +68,27 @@ pub(crate) type TaskExecutionTuple = (
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    i64,
+);
+
+/// The Rust values of a [`ChangedRecord`].
+pub(crate) type ChangedTuple = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    i32,
+    String,
+    Option<Value>,
+    Option<Value>,
+    Option<Value>,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    i64,
+    bool,
 );
 
 impl From<TaskExecutionTuple> for TaskExecutionRow {
@@ -65,8 +108,17 @@ impl From<TaskExecutionTuple> for TaskExecutionRow {
             updated_at: t.11,
             started_at: t.12,
             completed_at: t.13,
+            version: t.14,
         }
     }
+}
+
+/// The row of a [`ChangedTuple`], and whether the change applied.
+pub(crate) fn changed_row(t: ChangedTuple) -> (TaskExecutionRow, bool) {
+    let row = (
+        t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11, t.12, t.13, t.14,
+    );
+    (row.into(), t.15)
 }
 
 #[derive(Insertable)]

@@ -48,6 +48,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
+        version -> Int8,
     }
 }
 
@@ -61,6 +62,13 @@ diesel::table! {
         actor -> Text,
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    deployment_secrets (name) {
+        name -> Text,
+        value -> Bytea,
     }
 }
 

@@ -3,16 +3,17 @@
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Bool, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    FlowExecution, FlowExecutionDetail, FlowExecutionId, OrganizationId, RepoError, ResultWrite,
-    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskStatus, Tenant,
+    ChangeOutcome, FlowExecution, FlowExecutionDetail, FlowExecutionId, IfMatch, OrganizationId,
+    RecordedEvent, RepoError, ResultWrite, StatusChange, TaskExecution, TaskExecutionEvent,
+    TaskExecutionId, TaskName, Tenant,
 };
 use uuid::Uuid;
 
-use crate::error::{connection_lost, corrupt, StoreError};
-use crate::postgres::rows::{NewEventRow, TaskExecutionRecord, TaskExecutionTuple};
+use crate::error::{connection_lost, StoreError};
+use crate::postgres::rows::{changed_row, ChangedRecord, ChangedTuple, NewEventRow};
 use crate::postgres::schema::{
     flow_executions as fe, task_execution_events as ev, task_executions as te,
 };
@@ -35,8 +36,9 @@ diesel::define_sql_function! {
         sets_error: Bool,
         error: Nullable<Jsonb>,
         from: Array<Text>,
+        versions: Nullable<Array<Int8>>,
         reason: Nullable<Text>,
-    ) -> Record<TaskExecutionRecord>;
+    ) -> Record<ChangedRecord>;
 }
 
 /// The operations of one unit of work. Remembers whether one of them found
@@ -127,8 +129,14 @@ impl TenantTx for PgTx<'_> {
         self.done(result)
     }
 
-    fn events(&mut self, id: TaskExecutionId) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+    fn events(
+        &mut self,
+        id: TaskExecutionId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, RepoError> {
         let org = self.org();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let result = (|| {
             te::table
                 .filter(te::organization_id.eq(org))
@@ -138,14 +146,50 @@ impl TenantTx for PgTx<'_> {
             Ok(ev::table
                 .filter(ev::organization_id.eq(org))
                 .filter(ev::task_execution_id.eq(id.into_uuid()))
+                .filter(ev::id.gt(after.unwrap_or(0)))
                 .order(ev::id.asc())
+                .limit(limit)
                 .select(EventRow::as_select())
                 .load(self.conn)?
                 .into_iter()
-                .map(TaskExecutionEvent::try_from)
+                .map(RecordedEvent::try_from)
                 .collect::<Result<_, _>>()?)
         })();
         self.done(result)
+    }
+
+    fn last_event(&mut self, id: TaskExecutionId) -> Result<Option<TaskExecutionEvent>, RepoError> {
+        let org = self.org();
+        let result = (|| {
+            let row = ev::table
+                .filter(ev::organization_id.eq(org))
+                .filter(ev::task_execution_id.eq(id.into_uuid()))
+                .order(ev::id.desc())
+                .select(EventRow::as_select())
+                .first(self.conn)
+                .optional()?;
+            Ok(row
+                .map(RecordedEvent::try_from)
+                .transpose()?
+                .map(|recorded| recorded.event))
+        })();
+        self.done(result)
+    }
+
+    fn latest_execution_index(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        task_name: &TaskName,
+    ) -> Result<i32, RepoError> {
+        let org = self.org();
+        let result = te::table
+            .filter(te::organization_id.eq(org))
+            .filter(te::flow_execution_id.eq(flow_execution_id.into_uuid()))
+            .filter(te::task_name.eq(task_name.as_str()))
+            .select(diesel::dsl::max(te::execution_index))
+            .first::<Option<i32>>(self.conn)
+            .map_err(StoreError::from);
+        self.done(result)?.ok_or(RepoError::NotFound)
     }
 
     fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {
@@ -182,7 +226,7 @@ impl TenantTx for PgTx<'_> {
         self.done(result)
     }
 
-    fn change_status(&mut self, change: &StatusChange) -> Result<TaskExecution, RepoError> {
+    fn change_status(&mut self, change: &StatusChange) -> Result<ChangeOutcome, RepoError> {
         let org = self.org();
         let id = change.task_execution_id.into_uuid();
         let (sets_output, output, sets_error, error) = match &change.result {
@@ -191,7 +235,11 @@ impl TenantTx for PgTx<'_> {
             ResultWrite::Error(error) => (false, None, true, error.clone()),
         };
         let from: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
-        let changed = diesel::select(flowexec_change_status(
+        let versions = match &change.if_match {
+            IfMatch::Any => None,
+            IfMatch::Versions(versions) => Some(versions.clone()),
+        };
+        let result = diesel::select(flowexec_change_status(
             org,
             id,
             change.to.as_str(),
@@ -204,32 +252,24 @@ impl TenantTx for PgTx<'_> {
             sets_error,
             error,
             from,
+            versions,
             change.reason.as_deref(),
         ))
-        .get_result::<TaskExecutionTuple>(self.conn)
+        .get_result::<ChangedTuple>(self.conn)
         .optional()
-        .map_err(StoreError::from);
-        match self.done(changed)? {
-            Some(row) => {
-                let row = TaskExecutionRow::from(row)
-                    .try_into()
-                    .map_err(StoreError::from);
-                self.done(row)
-            }
-            // Nothing changed: only now, tell a missing row from a refusal.
-            None => {
-                let current = te::table
-                    .filter(te::organization_id.eq(org))
-                    .filter(te::id.eq(id))
-                    .select(te::status)
-                    .first::<String>(self.conn)
-                    .map_err(StoreError::from);
-                let current = self.done(current)?;
-                let current: TaskStatus = current
-                    .parse()
-                    .map_err(|e| RepoError::from(StoreError::from(corrupt("status", e))))?;
-                Err(change.refusal(current))
-            }
-        }
+        .map_err(StoreError::from)
+        .and_then(|found| {
+            let Some(found) = found else {
+                return Ok(None);
+            };
+            let (row, changed) = changed_row(found);
+            let row = TaskExecution::try_from(row)?;
+            Ok(Some(if changed {
+                ChangeOutcome::Changed(row)
+            } else {
+                ChangeOutcome::Refused(row)
+            }))
+        });
+        self.done(result)?.ok_or(RepoError::NotFound)
     }
 }

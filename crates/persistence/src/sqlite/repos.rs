@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::{
-    ApiKeyRepository, ExecutionStore, HealthCheck, OrganizationRepository,
+    ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck, OrganizationRepository,
 };
 use flowexec_domain::{
     ApiKeyCredentials, ApiKeyId, NewApiKey, Organization, RepoError, TaskExecution,
@@ -11,7 +11,7 @@ use flowexec_domain::{
 };
 
 use super::rows::{uuid, SqliteOrganizationRow};
-use super::schema::{api_keys, organizations};
+use super::schema::{api_keys, deployment_secrets as ds, organizations};
 use super::tx::{task_row, SqliteTx};
 use super::SqliteStore;
 use crate::error::StoreError;
@@ -154,5 +154,16 @@ impl HealthCheck for SqliteStore {
             .execute(&mut conn)
             .map_err(|e| RepoError::Unavailable(e.into()))?;
         Ok(())
+    }
+}
+
+impl DeploymentSecrets for SqliteStore {
+    fn cursor_secret(&self) -> Result<Vec<u8>, RepoError> {
+        self.read(|conn| {
+            Ok(ds::table
+                .filter(ds::name.eq("cursor"))
+                .select(ds::value)
+                .first::<Vec<u8>>(conn)?)
+        })
     }
 }

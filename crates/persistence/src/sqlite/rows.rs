@@ -45,6 +45,7 @@ pub(crate) struct SqliteTaskExecutionRow {
     updated_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    version: i64,
 }
 
 impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
@@ -66,6 +67,7 @@ impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
             updated_at: row.updated_at,
             started_at: row.started_at,
             completed_at: row.completed_at,
+            version: row.version,
         })
     }
 }
@@ -87,6 +89,7 @@ pub(crate) struct NewSqliteTaskExecutionRow {
     updated_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    version: i64,
 }
 
 impl From<&TaskExecution> for NewSqliteTaskExecutionRow {
@@ -106,6 +109,7 @@ impl From<&TaskExecution> for NewSqliteTaskExecutionRow {
             updated_at: task.updated_at,
             started_at: task.started_at,
             completed_at: task.completed_at,
+            version: task.version,
         }
     }
 }
@@ -193,6 +197,7 @@ impl<'a> NewSqliteEventRow<'a> {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = task_execution_events, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct SqliteEventRow {
+    id: i64,
     task_execution_id: String,
     from_status: Option<String>,
     to_status: String,
@@ -206,6 +211,7 @@ impl TryFrom<SqliteEventRow> for EventRow {
 
     fn try_from(row: SqliteEventRow) -> Result<Self, Self::Error> {
         Ok(Self {
+            id: row.id,
             task_execution_id: uuid(&row.task_execution_id)?,
             from_status: row.from_status,
             to_status: row.to_status,

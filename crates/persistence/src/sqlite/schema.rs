@@ -48,6 +48,7 @@ diesel::table! {
         updated_at -> TimestamptzSqlite,
         started_at -> Nullable<TimestamptzSqlite>,
         completed_at -> Nullable<TimestamptzSqlite>,
+        version -> BigInt,
     }
 }
 
@@ -61,6 +62,13 @@ diesel::table! {
         actor -> Text,
         reason -> Nullable<Text>,
         created_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    deployment_secrets (name) {
+        name -> Text,
+        value -> Binary,
     }
 }
 

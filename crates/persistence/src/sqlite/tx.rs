@@ -6,8 +6,9 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    FlowExecution, FlowExecutionDetail, FlowExecutionId, OrganizationId, RepoError, StatusChange,
-    TaskExecution, TaskExecutionEvent, TaskExecutionId, Tenant,
+    ChangeOutcome, FlowExecution, FlowExecutionDetail, FlowExecutionId, OrganizationId,
+    RecordedEvent, RepoError, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId,
+    TaskName, Tenant,
 };
 
 use super::rows::{
@@ -96,13 +97,20 @@ impl TenantTx for SqliteTx<'_> {
         })
     }
 
-    fn events(&mut self, id: TaskExecutionId) -> Result<Vec<TaskExecutionEvent>, RepoError> {
+    fn events(
+        &mut self,
+        id: TaskExecutionId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, RepoError> {
         let id = id.to_string();
         task_row(self.conn, &self.org, &id)?;
         let rows = ev::table
             .filter(ev::organization_id.eq(&self.org))
             .filter(ev::task_execution_id.eq(&id))
+            .filter(ev::id.gt(after.unwrap_or(0)))
             .order(ev::id.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .select(SqliteEventRow::as_select())
             .load(self.conn)
             .map_err(StoreError::from)?;
@@ -110,6 +118,38 @@ impl TenantTx for SqliteTx<'_> {
             .into_iter()
             .map(|row| Ok(EventRow::try_from(row)?.try_into()?))
             .collect::<Result<_, StoreError>>()?)
+    }
+
+    fn last_event(&mut self, id: TaskExecutionId) -> Result<Option<TaskExecutionEvent>, RepoError> {
+        let row = ev::table
+            .filter(ev::organization_id.eq(&self.org))
+            .filter(ev::task_execution_id.eq(id.to_string()))
+            .order(ev::id.desc())
+            .select(SqliteEventRow::as_select())
+            .first(self.conn)
+            .optional()
+            .map_err(StoreError::from)?;
+        Ok(row
+            .map(|row| -> Result<RecordedEvent, StoreError> {
+                Ok(EventRow::try_from(row)?.try_into()?)
+            })
+            .transpose()?
+            .map(|recorded| recorded.event))
+    }
+
+    fn latest_execution_index(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        task_name: &TaskName,
+    ) -> Result<i32, RepoError> {
+        te::table
+            .filter(te::organization_id.eq(&self.org))
+            .filter(te::flow_execution_id.eq(flow_execution_id.to_string()))
+            .filter(te::task_name.eq(task_name.as_str()))
+            .select(diesel::dsl::max(te::execution_index))
+            .first::<Option<i32>>(self.conn)
+            .map_err(StoreError::from)?
+            .ok_or(RepoError::NotFound)
     }
 
     fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {
@@ -147,20 +187,22 @@ impl TenantTx for SqliteTx<'_> {
     }
 
     /// Writes run one at a time (the store's write lock and `BEGIN
-    /// IMMEDIATE`), so the status read here is the one the update replaces;
-    /// the update repeats it as its condition all the same.
-    fn change_status(&mut self, change: &StatusChange) -> Result<TaskExecution, RepoError> {
+    /// IMMEDIATE`), so the row read here is the one the update replaces;
+    /// the update repeats its status and version as its condition all the
+    /// same.
+    fn change_status(&mut self, change: &StatusChange) -> Result<ChangeOutcome, RepoError> {
         let id = change.task_execution_id.to_string();
         let before = task_row(self.conn, &self.org, &id)?;
-        if !change.applies_to(before.status) {
-            return Err(change.refusal(before.status));
+        if !change.accepts(&before) {
+            return Ok(ChangeOutcome::Refused(before));
         }
         let after = change.applied_to(&before);
         diesel::update(
             te::table
                 .filter(te::organization_id.eq(&self.org))
                 .filter(te::id.eq(&id))
-                .filter(te::status.eq(before.status.as_str())),
+                .filter(te::status.eq(before.status.as_str()))
+                .filter(te::version.eq(before.version)),
         )
         .set((
             te::status.eq(after.status.as_str()),
@@ -170,10 +212,11 @@ impl TenantTx for SqliteTx<'_> {
             te::completed_at.eq(after.completed_at),
             te::output.eq(json_text(after.output.as_ref())),
             te::error.eq(json_text(after.error.as_ref())),
+            te::version.eq(after.version),
         ))
         .execute(self.conn)
         .map_err(StoreError::from)?;
         self.insert_events(&[change.event(before.status)])?;
-        Ok(after)
+        Ok(ChangeOutcome::Changed(after))
     }
 }

@@ -1,7 +1,8 @@
 use diesel::prelude::*;
-use flowexec_domain::ports::HealthCheck;
+use flowexec_domain::ports::{DeploymentSecrets, HealthCheck};
 use flowexec_domain::RepoError;
 
+use crate::postgres::schema::deployment_secrets as ds;
 use crate::postgres::store::PgStore;
 
 impl HealthCheck for PgStore {
@@ -12,5 +13,16 @@ impl HealthCheck for PgStore {
                 RepoError::Unknown(cause) => RepoError::Unavailable(cause),
                 other => other,
             })
+    }
+}
+
+impl DeploymentSecrets for PgStore {
+    fn cursor_secret(&self) -> Result<Vec<u8>, RepoError> {
+        self.read_statement(|conn| {
+            Ok(ds::table
+                .filter(ds::name.eq("cursor"))
+                .select(ds::value)
+                .first::<Vec<u8>>(conn)?)
+        })
     }
 }

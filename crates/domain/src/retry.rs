@@ -1,0 +1,214 @@
+//! Retries, decided here: a retry is never a transition back but a new
+//! attempt of the same (flow execution, task name) with the next
+//! `execution_index`, queued. [`RetryRequest::plan`] checks that the attempt
+//! may be retried and returns the row and event to insert.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::access::Actor;
+use crate::entities::{TaskExecution, TaskExecutionEvent};
+use crate::ids::TaskExecutionId;
+use crate::status::TaskStatus;
+use crate::transition::IfMatch;
+
+/// The statuses from which an attempt may be retried.
+pub const RETRYABLE: [TaskStatus; 3] =
+    [TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Stale];
+
+/// A request to retry a task execution.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RetryRequest {
+    /// The new attempt's input: `None` copies the attempt's; `Some(None)`
+    /// is no input.
+    pub input: Option<Option<Value>>,
+    /// Free text recorded on the new attempt's creation event.
+    pub reason: Option<String>,
+    /// The versions the retried attempt may have (`If-Match`).
+    pub if_match: IfMatch,
+}
+
+/// Why an attempt may not be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// The attempt is not completed, failed or stale (it is queued, running
+    /// or deleted).
+    NotFinished { status: TaskStatus },
+    /// A newer attempt of the same task exists.
+    Superseded { latest_execution_index: i32 },
+}
+
+impl fmt::Display for RetryRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFinished { status } => write!(
+                f,
+                "the attempt is {status}; only a completed, failed or stale attempt may be retried"
+            ),
+            Self::Superseded {
+                latest_execution_index,
+            } => write!(
+                f,
+                "a newer attempt of this task exists (execution_index {latest_execution_index}); only the latest attempt may be retried"
+            ),
+        }
+    }
+}
+
+/// What a retry writes: the new attempt and its creation event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub task_execution: TaskExecution,
+    pub event: TaskExecutionEvent,
+}
+
+impl RetryRequest {
+    /// The retry of `attempt`, whose task's highest `execution_index` is
+    /// `latest_execution_index`, made by `actor` at `at`; or why not.
+    /// (`if_match` is checked by the caller first: a precondition comes
+    /// before the request's own rules.)
+    pub fn plan(
+        &self,
+        attempt: &TaskExecution,
+        latest_execution_index: i32,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Retry, RetryRefusal> {
+        if latest_execution_index > attempt.execution_index {
+            return Err(RetryRefusal::Superseded {
+                latest_execution_index,
+            });
+        }
+        if !RETRYABLE.contains(&attempt.status) {
+            return Err(RetryRefusal::NotFinished {
+                status: attempt.status,
+            });
+        }
+        let task_execution = TaskExecution {
+            id: TaskExecutionId::generate(),
+            flow_execution_id: attempt.flow_execution_id,
+            organization_id: attempt.organization_id,
+            task_name: attempt.task_name.clone(),
+            execution_index: attempt.execution_index + 1,
+            status: TaskStatus::Queued,
+            input: self.input.clone().unwrap_or_else(|| attempt.input.clone()),
+            output: None,
+            error: None,
+            modified_by: actor,
+            created_at: at,
+            updated_at: at,
+            started_at: None,
+            completed_at: None,
+            version: 1,
+        };
+        let event = TaskExecutionEvent {
+            task_execution_id: task_execution.id,
+            from: None,
+            to: TaskStatus::Queued,
+            actor,
+            reason: Some(
+                self.reason
+                    .clone()
+                    .unwrap_or_else(|| format!("retry of attempt {}", attempt.execution_index)),
+            ),
+            created_at: at,
+        };
+        Ok(Retry {
+            task_execution,
+            event,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ids::{FlowExecutionId, OrganizationId};
+    use crate::names::TaskName;
+
+    fn attempt(status: TaskStatus, index: i32) -> TaskExecution {
+        let at = DateTime::from_timestamp(1, 0).unwrap_or_default();
+        TaskExecution {
+            id: TaskExecutionId::generate(),
+            flow_execution_id: FlowExecutionId::generate(),
+            organization_id: OrganizationId::generate(),
+            task_name: TaskName::parse("t").unwrap_or_else(|_| unreachable!()),
+            execution_index: index,
+            status,
+            input: Some(json!({"day": 1})),
+            output: Some(json!("old")),
+            error: None,
+            modified_by: Actor::System,
+            created_at: at,
+            updated_at: at,
+            started_at: Some(at),
+            completed_at: Some(at),
+            version: 4,
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(100, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_finished_latest_attempt_gets_the_next_index_queued_with_its_input() {
+        for status in RETRYABLE {
+            let old = attempt(status, 2);
+            let retry = RetryRequest::default()
+                .plan(&old, 2, Actor::Integration, at())
+                .unwrap_or_else(|e| panic!("{status}: {e}"));
+            let new = &retry.task_execution;
+            assert_ne!(new.id, old.id);
+            assert_eq!(
+                (new.flow_execution_id, &new.task_name, new.execution_index),
+                (old.flow_execution_id, &old.task_name, 3)
+            );
+            assert_eq!((new.status, new.version), (TaskStatus::Queued, 1));
+            assert_eq!(new.input, old.input);
+            assert_eq!((new.output.as_ref(), new.started_at), (None, None));
+            assert_eq!(
+                (new.created_at, new.modified_by),
+                (at(), Actor::Integration)
+            );
+            assert_eq!(retry.event.from, None);
+            assert_eq!(retry.event.to, TaskStatus::Queued);
+            assert_eq!(retry.event.reason.as_deref(), Some("retry of attempt 2"));
+        }
+    }
+
+    #[test]
+    fn a_given_input_and_reason_replace_the_defaults() {
+        let old = attempt(TaskStatus::Failed, 0);
+        let request = RetryRequest {
+            input: Some(None),
+            reason: Some("fixed upstream".into()),
+            if_match: IfMatch::Any,
+        };
+        let retry = request
+            .plan(&old, 0, Actor::System, at())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(retry.task_execution.input, None);
+        assert_eq!(retry.event.reason.as_deref(), Some("fixed upstream"));
+    }
+
+    #[test]
+    fn unfinished_deleted_and_superseded_attempts_are_refused() {
+        for status in [TaskStatus::Queued, TaskStatus::Running, TaskStatus::Deleted] {
+            assert_eq!(
+                RetryRequest::default().plan(&attempt(status, 0), 0, Actor::System, at()),
+                Err(RetryRefusal::NotFinished { status })
+            );
+        }
+        assert_eq!(
+            RetryRequest::default().plan(&attempt(TaskStatus::Failed, 0), 1, Actor::System, at()),
+            Err(RetryRefusal::Superseded {
+                latest_execution_index: 1
+            })
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! The task execution lifecycle over real HTTP, on both stores: a task
+//! moved through its whole life by each role that may, refused to the roles
+//! that may not and to another organization; and races — concurrent
+//! conflicting changes and concurrent retries — proven with threads behind
+//! a barrier.
+
+mod support;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use flowexec_domain::{Actor, Role};
+use reqwest::blocking::RequestBuilder;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{Kind, TestApp, TestResult};
+
+fn send(request: RequestBuilder) -> anyhow::Result<(StatusCode, Value, Option<String>)> {
+    let response = request.send()?;
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok((status, response.json().unwrap_or(Value::Null), etag))
+}
+
+/// A flow execution with one task; the task's id.
+fn one_task(app: &TestApp, key: &str) -> anyhow::Result<String> {
+    let (status, flow, _) = send(
+        app.client
+            .post(app.url("/flow-executions"))
+            .bearer_auth(key)
+            .json(&json!({"flow_name": "f", "tasks": [{"task_name": "t", "input": {"n": 1}}]})),
+    )?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{flow}");
+    Ok(flow["task_executions"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn patch(app: &TestApp, key: &str, id: &str, body: Value) -> RequestBuilder {
+    app.client
+        .patch(app.url(&format!("/task-executions/{id}")))
+        .bearer_auth(key)
+        .json(&body)
+}
+
+fn a_task_lives_its_whole_life_over_http(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    for role in [Role::Admin, Role::Write] {
+        let tenant = app.tenant(role, Actor::ServiceAccount)?;
+        let id = one_task(&app, &tenant.key)?;
+        let steps = [
+            (json!({"status": "running"}), "\"2\""),
+            (
+                json!({"status": "completed", "output": {"rows": 12}}),
+                "\"3\"",
+            ),
+            (
+                json!({"status": "stale", "reason": "upstream rerun"}),
+                "\"4\"",
+            ),
+        ];
+        for (body, tag) in steps {
+            let (status, answer, etag) = send(patch(&app, &tenant.key, &id, body.clone()))?;
+            assert_eq!(status, StatusCode::OK, "{role} {body}: {answer}");
+            assert_eq!(etag.as_deref(), Some(tag));
+            assert_eq!(answer["status"], body["status"]);
+            assert_eq!(answer["modified_by"], "service-account");
+        }
+        let (status, retry, etag) = send(
+            app.client
+                .post(app.url(&format!("/task-executions/{id}/retries")))
+                .bearer_auth(&tenant.key),
+        )?;
+        assert_eq!(status, StatusCode::CREATED, "{retry}");
+        assert_eq!(
+            (retry["execution_index"].clone(), etag.as_deref()),
+            (json!(1), Some("\"1\""))
+        );
+        let (status, deleted, _) = send(
+            app.client
+                .delete(app.url(&format!("/task-executions/{id}")))
+                .bearer_auth(&tenant.key)
+                .header("If-Match", "\"4\""),
+        )?;
+        assert_eq!(
+            (status, deleted["status"].clone()),
+            (StatusCode::OK, json!("deleted"))
+        );
+        let (status, history, _) = send(
+            app.client
+                .get(app.url(&format!("/task-executions/{id}/events?limit=2")))
+                .bearer_auth(&tenant.key),
+        )?;
+        assert_eq!(status, StatusCode::OK);
+        let cursor = history["next_cursor"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (_, rest, _) = send(
+            app.client
+                .get(app.url(&format!(
+                    "/task-executions/{id}/events?limit=2&cursor={cursor}"
+                )))
+                .bearer_auth(&tenant.key),
+        )?;
+        let (_, last, _) = send(
+            app.client
+                .get(app.url(&format!(
+                    "/task-executions/{id}/events?limit=2&cursor={}",
+                    rest["next_cursor"].as_str().unwrap_or_default()
+                )))
+                .bearer_auth(&tenant.key),
+        )?;
+        let tos: Vec<Value> = [&history, &rest, &last]
+            .iter()
+            .flat_map(|page| page["events"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["to"].clone())
+            .collect();
+        assert_eq!(
+            tos,
+            [
+                json!("queued"),
+                json!("running"),
+                json!("completed"),
+                json!("stale"),
+                json!("deleted")
+            ]
+        );
+        assert_eq!(last["next_cursor"], Value::Null);
+    }
+    Ok(())
+}
+
+fn other_roles_and_organizations_cannot_change_a_task(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let owner = app.tenant(Role::Write, Actor::System)?;
+    let id = one_task(&app, &owner.key)?;
+    for role in [Role::Read, Role::Worker] {
+        let key = app.key(&owner, role)?;
+        let (status, body, _) = send(patch(&app, &key, &id, json!({"status": "running"})))?;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::FORBIDDEN, json!("forbidden")),
+            "{role}"
+        );
+        let (status, _, _) = send(
+            app.client
+                .get(app.url(&format!("/task-executions/{id}/events")))
+                .bearer_auth(&key),
+        )?;
+        assert_eq!(status, StatusCode::OK, "{role} may read the history");
+    }
+    let stranger = app.tenant(Role::Admin, Actor::System)?;
+    let missing = uuid::Uuid::new_v4().to_string();
+    for target in [&id, &missing] {
+        let (status, body, _) = send(patch(
+            &app,
+            &stranger.key,
+            target,
+            json!({"status": "running"}),
+        ))?;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::NOT_FOUND, json!("not_found"))
+        );
+        let (status, _, _) = send(
+            app.client
+                .post(app.url(&format!("/task-executions/{target}/retries")))
+                .bearer_auth(&stranger.key),
+        )?;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, task, etag) = send(
+        app.client
+            .get(app.url(&format!("/task-executions/{id}")))
+            .bearer_auth(&owner.key),
+    )?;
+    assert_eq!(
+        (status, task["status"].clone(), etag.as_deref()),
+        (StatusCode::OK, json!("queued"), Some("\"1\""))
+    );
+    Ok(())
+}
+
+/// 16 clients race conflicting changes on one running task, then 16 race
+/// to retry it: each status is reached at most once, deleted exactly once,
+/// one event per success; exactly one retry is created.
+fn racing_clients_each_win_at_most_once(kind: Kind) -> TestResult {
+    let app = Arc::new(TestApp::spawn(kind)?);
+    let tenant = app.tenant(Role::Write, Actor::System)?;
+    let id = one_task(&app, &tenant.key)?;
+    let clients = 16;
+    let race = |bodies: Vec<Option<Value>>| -> anyhow::Result<Vec<StatusCode>> {
+        let barrier = Arc::new(Barrier::new(bodies.len()));
+        let handles: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (app, barrier, key, id) =
+                    (app.clone(), barrier.clone(), tenant.key.clone(), id.clone());
+                thread::spawn(move || -> anyhow::Result<StatusCode> {
+                    let request = match &body {
+                        Some(body) => patch(&app, &key, &id, body.clone()),
+                        None => app
+                            .client
+                            .post(app.url(&format!("/task-executions/{id}/retries")))
+                            .bearer_auth(&key),
+                    };
+                    barrier.wait();
+                    Ok(send(request)?.0)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a client panicked"))?)
+            .collect()
+    };
+    let starts = race(vec![Some(json!({"status": "running"})); clients])?;
+    // Every start but one is a repeat of the one that won: all 200.
+    assert!(starts.iter().all(|s| *s == StatusCode::OK), "{starts:?}");
+    let bodies: Vec<Option<Value>> = (0..clients)
+        .map(|i| {
+            Some(match i % 2 {
+                0 => json!({"status": "completed", "output": i}),
+                _ => json!({"status": "failed", "error": i}),
+            })
+        })
+        .collect();
+    let finishes = race(bodies)?;
+    let won = finishes.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(won, 1, "{finishes:?}");
+    assert!(finishes
+        .iter()
+        .all(|s| matches!(*s, StatusCode::OK | StatusCode::CONFLICT)));
+    let retries = race(vec![None; clients])?;
+    assert_eq!(
+        retries
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{retries:?}"
+    );
+    assert!(retries
+        .iter()
+        .all(|s| matches!(*s, StatusCode::CREATED | StatusCode::CONFLICT)));
+    let (_, history, _) = send(
+        app.client
+            .get(app.url(&format!("/task-executions/{id}/events")))
+            .bearer_auth(&tenant.key),
+    )?;
+    assert_eq!(
+        history["events"].as_array().map(Vec::len),
+        Some(3),
+        "creation, one start, one finish"
+    );
+    assert_eq!(app.count("task_executions")?, 2);
+    Ok(())
+}
+
+on_both_backends!(
+    a_task_lives_its_whole_life_over_http,
+    other_roles_and_organizations_cannot_change_a_task,
+    racing_clients_each_win_at_most_once,
+);
