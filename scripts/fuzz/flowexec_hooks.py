@@ -1,12 +1,18 @@
 """Schemathesis hooks for flowexec (loaded by scripts/fuzz.sh).
 
-One rule of the request bodies cannot be written in JSON Schema: the task
-names of a new flow execution must be distinct (they are part of the attempt
-key). The OpenAPI document states it in prose. These hooks keep the data
-Schemathesis generates as valid to that rule, and where a phase does not
-apply body filters, set aside exactly the one answer the rule explains:
-"schema-valid data rejected" for a body with a repeated task name, answered
-422 naming only that rule. Every other failure stands.
+Two rules of the requests cannot be written in JSON Schema, and the OpenAPI
+document states them in prose:
+
+- the task names of a new flow execution must be distinct (they are part of
+  the attempt key). These hooks keep the data Schemathesis generates valid
+  to that rule, and where a phase does not apply body filters, set aside
+  exactly the one answer the rule explains: "schema-valid data rejected" for
+  a body with a repeated task name, answered 422 naming only that rule;
+- a list `cursor` is sealed by the server (an HMAC over its position, the
+  organization and the query), so no generated string is one; generated
+  cursors are removed, and lists are fuzzed from their first page.
+
+Every other failure stands.
 """
 
 import json
@@ -39,3 +45,10 @@ def repeated_task_names_are_refused_by_design(context, failure, case, response):
         e.get("field") == "tasks" and "task names must be unique" in e.get("message", "") for e in errors
     )
     return not only_this_rule
+
+
+@schemathesis.hook("map_query")
+def no_invented_cursors(context, query):
+    if isinstance(query, dict):
+        query.pop("cursor", None)
+    return query

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::error::{TypeKind, ValidationError, ValidationErrorKind};
 use jsonschema::paths::LocationSegment;
 use jsonschema::Validator;
 use serde::de::DeserializeOwned;
@@ -85,46 +85,64 @@ fn violations(name: &str, value: &Value) -> Result<Vec<FieldError>, ApiError> {
     let validator = validator(name)?;
     let mut errors = Vec::new();
     for error in validator.iter_errors(value) {
-        let at = error.instance_path();
-        match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                for key in unexpected {
-                    errors.push(FieldError {
-                        field: field(at, Some(key)),
-                        message: "is not a known field".into(),
-                    });
-                }
-            }
-            ValidationErrorKind::Required { property } => errors.push(FieldError {
-                field: field(at, property.as_str()),
-                message: "is required".into(),
-            }),
-            kind => {
-                let message = match kind {
-                    ValidationErrorKind::Type { kind } => format!("must be {}", type_name(kind)),
-                    ValidationErrorKind::MinItems { limit } => {
-                        format!("must have at least {limit} item(s)")
-                    }
-                    ValidationErrorKind::MaxItems { limit } => {
-                        format!("must have at most {limit} items")
-                    }
-                    ValidationErrorKind::MinLength { limit } => {
-                        format!("must be at least {limit} character(s) long")
-                    }
-                    ValidationErrorKind::MaxLength { limit } => {
-                        format!("must be at most {limit} characters long")
-                    }
-                    ValidationErrorKind::Pattern { pattern } => format!("must match {pattern}"),
-                    _ => error.to_string(),
-                };
+        describe(&error, &mut errors);
+    }
+    Ok(errors)
+}
+
+/// One violation as field errors. A value that matches none of a `oneOf`'s
+/// forms is described by the form it comes closest to (the fewest
+/// violations; the first of equals), rather than by the whole value.
+fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
+    let at = error.instance_path();
+    match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            for key in unexpected {
                 errors.push(FieldError {
-                    field: field(at, None),
-                    message,
+                    field: field(at, Some(key)),
+                    message: "is not a known field".into(),
                 });
             }
         }
+        ValidationErrorKind::Required { property } => errors.push(FieldError {
+            field: field(at, property.as_str()),
+            message: "is required".into(),
+        }),
+        ValidationErrorKind::OneOfNotValid { context } if !context.is_empty() => {
+            let closest = context
+                .iter()
+                .min_by_key(|branch| branch.len())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for error in closest {
+                describe(error, errors);
+            }
+        }
+        kind => {
+            let message = match kind {
+                ValidationErrorKind::Type { kind } => format!("must be {}", type_name(kind)),
+                ValidationErrorKind::MinItems { limit } => {
+                    format!("must have at least {limit} item(s)")
+                }
+                ValidationErrorKind::MaxItems { limit } => {
+                    format!("must have at most {limit} items")
+                }
+                ValidationErrorKind::MinLength { limit } => {
+                    format!("must be at least {limit} character(s) long")
+                }
+                ValidationErrorKind::MaxLength { limit } => {
+                    format!("must be at most {limit} characters long")
+                }
+                ValidationErrorKind::Pattern { pattern } => format!("must match {pattern}"),
+                ValidationErrorKind::Enum { options } => format!("must be one of {options}"),
+                _ => error.to_string(),
+            };
+            errors.push(FieldError {
+                field: field(at, None),
+                message,
+            });
+        }
     }
-    Ok(errors)
 }
 
 /// `value` as a `T`, if it matches `T`'s published schema; else a 422
@@ -137,8 +155,8 @@ pub(crate) fn parse<T: DeserializeOwned + ToSchema>(value: Value) -> Result<T, A
 /// `value` read as a `T` and converted into a command by `convert`, which
 /// checks what the schema cannot say. Every problem is listed in one 422:
 /// the schema's violations and, whenever the body still reads as a `T`
-/// (e.g. only a length or a pattern was violated), `convert`'s errors on
-/// fields the schema did not already name.
+/// (e.g. only a length or a pattern was violated), `convert`'s errors, which
+/// take the place of the schema's on the same field.
 pub(crate) fn command<T, C>(
     value: Value,
     convert: impl FnOnce(T) -> Result<C, Vec<FieldError>>,
@@ -161,11 +179,11 @@ where
         Ok(command) if errors.is_empty() => Ok(command),
         Ok(_) => Err(ApiError::validation(errors)),
         Err(more) => {
-            for error in more {
-                if !errors.iter().any(|known| known.field == error.field) {
-                    errors.push(error);
-                }
-            }
+            // The command's own message on a field says more than the
+            // schema's (e.g. why `output` is refused, not that it is not a
+            // field of the closest form).
+            errors.retain(|known| !more.iter().any(|e| e.field == known.field));
+            errors.extend(more);
             Err(ApiError::validation(errors))
         }
     }

@@ -170,6 +170,36 @@ async fn successes() {
         let text = answer(world.services.clone(), &settings, request).await;
         snapshot(name, &text);
     }
+    // Lists and counts.
+    for (name, uri) in [
+        (
+            "get_task_executions_200",
+            "/task-executions?limit=2&order=oldest".to_owned(),
+        ),
+        (
+            "get_flow_executions_200",
+            "/flow-executions?limit=1".to_owned(),
+        ),
+        (
+            "get_flow_execution_tasks_200",
+            format!(
+                "/flow-executions/{}/task-executions",
+                flow.flow_execution.id
+            ),
+        ),
+        (
+            "get_task_execution_counts_200",
+            "/task-executions/counts?group_by=status".to_owned(),
+        ),
+    ] {
+        let text = answer(
+            world.services.clone(),
+            &settings,
+            get(&uri, &world.read_key),
+        )
+        .await;
+        snapshot(name, &text);
+    }
     for (name, uri) in [("healthz_200", "/healthz"), ("readyz_200", "/readyz")] {
         let text = answer(
             world.services.clone(),

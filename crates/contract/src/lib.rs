@@ -12,9 +12,10 @@ use flowexec_domain::ports::{
     TenantTx,
 };
 use flowexec_domain::{
-    Actor, ApiKeyId, ChangeOutcome, FlowExecutionCreation, FlowName, IfMatch, NewApiKey,
-    NewFlowExecution, NewTask, Organization, OrganizationId, OrganizationName, RepoError, Role,
-    TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskName, TaskStatus, Tenant, Transition,
+    Actor, ApiKeyId, Attempts, ChangeOutcome, CountBy, FlowExecutionCreation, FlowExecutionFilter,
+    FlowName, IfMatch, ListQuery, NewApiKey, NewFlowExecution, NewTask, Order, Organization,
+    OrganizationId, OrganizationName, Position, RepoError, Role, TaskExecution, TaskExecutionEvent,
+    TaskExecutionFilter, TaskExecutionId, TaskName, TaskStatus, Tenant, TimeRange, Transition,
 };
 use serde_json::{json, Value};
 
@@ -651,6 +652,137 @@ contract! {
         ensure!(secret.len() >= 32, "{} bytes", secret.len());
         ensure!(store.cursor_secret()? == secret);
         ensure!(secret.iter().any(|b| *b != secret[0]), "the secret is not random");
+        Ok(())
+    }
+
+    /// Lists are ordered by (created_at, id) either way, page strictly after
+    /// a position without skipping or repeating rows of the same instant,
+    /// and apply every filter; deleted rows only when asked for.
+    fn lists_page_by_keyset_and_apply_every_filter(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        flow(&*store, other, &["x", "y"])?;
+        // Three flows at three instants, three tasks each (one instant per
+        // flow: ties broken by id).
+        let mut created = Vec::new();
+        for (second, name) in [(10, "early"), (20, "mid"), (30, "late")] {
+            let tasks = ["a", "b", "c"]
+                .iter()
+                .map(|t| Ok(NewTask { task_name: TaskName::parse(*t)?, input: None }))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let creation = NewFlowExecution::new(FlowName::parse(name)?, None, tasks)?
+                .plan(tenant.organization_id(), Actor::Integration, at(second));
+            store_creation(&*store, tenant, &creation)?;
+            created.push(creation);
+        }
+        let all: Vec<TaskExecution> = created.iter().flat_map(|c| c.task_executions.clone()).collect();
+        let key = |t: &TaskExecution| (t.created_at, t.id);
+        let mut oldest = all;
+        oldest.sort_by_key(key);
+        let list = |filter: TaskExecutionFilter, order: Order, after: Option<Position>, limit: usize| {
+            store.read(tenant, |tx| tx.list_task_executions(&ListQuery { filter: filter.clone(), order, after, limit }))
+        };
+        // Every page of 2, both orders: the whole list, in order, once.
+        for order in [Order::OldestFirst, Order::NewestFirst] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = list(TaskExecutionFilter::default(), order, after, 2)?;
+                if page.is_empty() { break; }
+                after = page.last().map(|t| Position { created_at: t.created_at, id: t.id.into_uuid() });
+                seen.extend(page);
+            }
+            let mut expected = oldest.clone();
+            if order == Order::NewestFirst { expected.reverse(); }
+            ensure!(seen == expected, "{order:?}: {:?}", seen.iter().map(|t| t.id).collect::<Vec<_>>());
+        }
+        // Filters.
+        let first_flow = created[0].flow_execution.id;
+        let by_flow = list(TaskExecutionFilter { flow_execution_id: Some(first_flow), ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(by_flow.len() == 3 && by_flow.iter().all(|t| t.flow_execution_id == first_flow));
+        let b = TaskName::parse("b")?;
+        let by_name = list(TaskExecutionFilter { task_name: Some(b.clone()), ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(by_name.len() == 3 && by_name.iter().all(|t| t.task_name == b));
+        let created_range = TimeRange { after: Some(at(10)), before: Some(at(30)) };
+        let by_time = list(TaskExecutionFilter { created: created_range, ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(by_time.len() == 3 && by_time.iter().all(|t| t.created_at == at(20)), "{by_time:?}");
+        // Change some: a running one, a deleted one, a retried one.
+        let runner = created[1].task_executions[0].id;
+        let gone = created[2].task_executions[1].id;
+        let retried = created[0].task_executions[2].clone();
+        change(&*store, tenant, runner, Transition::Start, 40)?;
+        change(&*store, tenant, gone, Transition::Delete, 41)?;
+        change(&*store, tenant, retried.id, Transition::Start, 42)?;
+        change(&*store, tenant, retried.id, Transition::Fail { error: None }, 43)?;
+        let mut next = retried.clone();
+        next.id = TaskExecutionId::generate();
+        next.execution_index = 1;
+        next.created_at = at(44);
+        next.updated_at = at(44);
+        store.in_tenant(tenant, |tx| tx.insert_task_executions(std::slice::from_ref(&next)))?;
+        let default = list(TaskExecutionFilter::default(), Order::OldestFirst, None, 100)?;
+        ensure!(default.len() == 9, "deleted hidden, the retry shown: {}", default.len());
+        ensure!(!default.iter().any(|t| t.id == gone));
+        let deleted = list(TaskExecutionFilter { statuses: vec![TaskStatus::Deleted], ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(deleted.len() == 1 && deleted[0].id == gone);
+        let active = list(TaskExecutionFilter { statuses: vec![TaskStatus::Running, TaskStatus::Failed], ..Default::default() }, Order::OldestFirst, None, 100)?;
+        let mut active_ids: Vec<TaskExecutionId> = active.iter().map(|t| t.id).collect();
+        active_ids.sort();
+        let mut expected_ids = vec![runner, retried.id];
+        expected_ids.sort();
+        ensure!(active_ids == expected_ids, "{active:?}");
+        let by_updated = list(TaskExecutionFilter { updated: TimeRange { after: Some(at(39)), before: None }, ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(by_updated.len() == 3, "runner, the failed attempt, the retry: {}", by_updated.len());
+        let by_actor = list(TaskExecutionFilter { modified_by: Some(Actor::System), ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(by_actor.len() == 2, "the changes are by the system: {}", by_actor.len());
+        let latest = list(TaskExecutionFilter { flow_execution_id: Some(first_flow), attempts: Attempts::Latest, ..Default::default() }, Order::OldestFirst, None, 100)?;
+        ensure!(latest.len() == 3 && latest.iter().any(|t| t.id == next.id) && !latest.iter().any(|t| t.id == retried.id), "{latest:?}");
+        // Counts, with the same filters.
+        let by_status = store.read(tenant, |tx| tx.count_task_executions(&TaskExecutionFilter::default(), CountBy::Status))?;
+        let counted: std::collections::BTreeMap<String, i64> = by_status.into_iter().collect();
+        let expected: std::collections::BTreeMap<String, i64> =
+            [("failed", 1), ("queued", 7), ("running", 1)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        ensure!(counted == expected, "{counted:?}");
+        let by_task: std::collections::BTreeMap<String, i64> = store
+            .read(tenant, |tx| tx.count_task_executions(&TaskExecutionFilter { attempts: Attempts::Latest, ..Default::default() }, CountBy::TaskName))?
+            .into_iter()
+            .collect();
+        let expected: std::collections::BTreeMap<String, i64> =
+            [("a", 3), ("b", 2), ("c", 3)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        ensure!(by_task == expected, "{by_task:?}");
+        ensure!(store.read(tenant, |tx| tx.has_flow_execution(first_flow))?);
+        ensure!(!store.read(other, |tx| tx.has_flow_execution(first_flow))?);
+        Ok(())
+    }
+
+    /// Flow executions list the same way, by name and creation time.
+    fn flow_executions_list_by_keyset_name_and_time(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        flow(&*store, other, &["t"])?;
+        let mut ids = Vec::new();
+        for (second, name) in [(10, "etl"), (20, "report"), (20, "etl"), (30, "etl")] {
+            let creation = NewFlowExecution::new(
+                FlowName::parse(name)?,
+                None,
+                vec![NewTask { task_name: TaskName::parse("t")?, input: None }],
+            )?
+            .plan(tenant.organization_id(), Actor::System, at(second));
+            store_creation(&*store, tenant, &creation)?;
+            ids.push((creation.flow_execution.created_at, creation.flow_execution.id));
+        }
+        ids.sort();
+        let list = |filter: FlowExecutionFilter, order: Order, after: Option<Position>, limit: usize| {
+            store.read(tenant, |tx| tx.list_flow_executions(&ListQuery { filter: filter.clone(), order, after, limit }))
+        };
+        let newest = list(FlowExecutionFilter::default(), Order::NewestFirst, None, 3)?;
+        let expected: Vec<_> = ids.iter().rev().take(3).map(|(_, id)| *id).collect();
+        ensure!(newest.iter().map(|f| f.id).collect::<Vec<_>>() == expected);
+        let last = newest.last().context("a page")?;
+        let rest = list(FlowExecutionFilter::default(), Order::NewestFirst, Some(Position { created_at: last.created_at, id: last.id.into_uuid() }), 3)?;
+        ensure!(rest.len() == 1 && rest[0].id == ids[0].1);
+        let etl = list(FlowExecutionFilter { flow_name: Some(FlowName::parse("etl")?), created: TimeRange { after: Some(at(10)), before: None } }, Order::OldestFirst, None, 10)?;
+        ensure!(etl.len() == 2 && etl.iter().all(|f| f.flow_name.as_str() == "etl" && f.created_at > at(10)));
         Ok(())
     }
 

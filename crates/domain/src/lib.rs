@@ -8,6 +8,7 @@ pub mod ids;
 pub mod json;
 pub mod names;
 pub mod ports;
+pub mod query;
 pub mod retry;
 pub mod status;
 pub mod transition;
@@ -21,6 +22,10 @@ pub use entities::{
 pub use error::{ParseError, RepoError};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
 pub use names::{FlowName, OrganizationName, TaskName};
+pub use query::{
+    Attempts, CountBy, FlowExecutionFilter, ListQuery, Order, Position, TaskExecutionFilter,
+    TimeRange,
+};
 pub use retry::{Retry, RetryRefusal, RetryRequest};
 pub use status::TaskStatus;
 pub use transition::{ChangeOutcome, IfMatch, ResultWrite, StatusChange, Transition};

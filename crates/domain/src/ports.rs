@@ -22,6 +22,7 @@ use crate::entities::{
 use crate::error::RepoError;
 use crate::ids::{ApiKeyId, FlowExecutionId, TaskExecutionId};
 use crate::names::TaskName;
+use crate::query::{CountBy, FlowExecutionFilter, ListQuery, TaskExecutionFilter};
 use crate::transition::{ChangeOutcome, StatusChange};
 
 /// The operations of a unit of work on one tenant's executions.
@@ -62,6 +63,32 @@ pub trait TenantTx {
         flow_execution_id: FlowExecutionId,
         task_name: &TaskName,
     ) -> Result<i32, RepoError>;
+
+    /// Whether the flow execution exists in the tenant.
+    fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError>;
+
+    /// One page of the task executions that match `query.filter`, in
+    /// `query.order` (by `created_at`, then `id`), strictly after
+    /// `query.after`, at most `query.limit`.
+    fn list_task_executions(
+        &mut self,
+        query: &ListQuery<TaskExecutionFilter>,
+    ) -> Result<Vec<TaskExecution>, RepoError>;
+
+    /// One page of the flow executions that match, as
+    /// [`list_task_executions`](Self::list_task_executions).
+    fn list_flow_executions(
+        &mut self,
+        query: &ListQuery<FlowExecutionFilter>,
+    ) -> Result<Vec<FlowExecution>, RepoError>;
+
+    /// How many task executions match `filter`, by status or task name (as
+    /// its text); groups with none are absent.
+    fn count_task_executions(
+        &mut self,
+        filter: &TaskExecutionFilter,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>, RepoError>;
 
     /// Stores a flow execution as given. Its organization MUST be the
     /// unit's tenant.

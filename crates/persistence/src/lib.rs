@@ -3,6 +3,8 @@
 #[cfg(feature = "postgres")]
 mod client;
 mod error;
+#[macro_use]
+mod lists;
 mod pool;
 #[cfg(feature = "postgres")]
 mod postgres;

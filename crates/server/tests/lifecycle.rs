@@ -268,3 +268,91 @@ on_both_backends!(
     other_roles_and_organizations_cannot_change_a_task,
     racing_clients_each_win_at_most_once,
 );
+
+/// 1,000 task executions paged 7 at a time in both orders while, between
+/// pages, a task is created and another deleted: no row is seen twice, and
+/// every row present throughout is seen.
+fn pages_neither_repeat_nor_skip_while_rows_come_and_go(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Write, Actor::System)?;
+    let mut initial = Vec::new();
+    for batch in 0..4 {
+        let tasks: Vec<Value> = (0..250)
+            .map(|i| json!({"task_name": format!("t{batch}-{i}")}))
+            .collect();
+        let (status, flow, _) = send(
+            app.client
+                .post(app.url("/flow-executions"))
+                .bearer_auth(&tenant.key)
+                .json(&json!({"flow_name": "paged", "tasks": tasks})),
+        )?;
+        assert_eq!(status, StatusCode::CREATED, "{flow}");
+        initial.extend(
+            flow["task_executions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| t["id"].as_str().map(str::to_owned)),
+        );
+    }
+    for order in ["newest", "oldest"] {
+        let mut seen = std::collections::HashSet::new();
+        let mut deleted = std::collections::HashSet::new();
+        let mut cursor: Option<String> = None;
+        let mut round = 0;
+        loop {
+            let mut url = format!("/task-executions?limit=7&order={order}");
+            if let Some(cursor) = &cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, page, _) = send(app.client.get(app.url(&url)).bearer_auth(&tenant.key))?;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for task in page["task_executions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let id = task["id"].as_str().unwrap_or_default().to_owned();
+                assert!(seen.insert(id.clone()), "{order}: {id} was seen twice");
+            }
+            // Between pages: one new task, and one initial task deleted
+            // (alternately one already seen and one not yet).
+            one_task(&app, &tenant.key)?;
+            let victim = &initial[(round * 37) % initial.len()];
+            if deleted.insert(victim.clone()) {
+                let (status, _, _) = send(
+                    app.client
+                        .delete(app.url(&format!("/task-executions/{victim}")))
+                        .bearer_auth(&tenant.key),
+                )?;
+                assert_eq!(status, StatusCode::OK);
+            }
+            round += 1;
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let missed: Vec<&String> = initial
+            .iter()
+            .filter(|id| !deleted.contains(*id) && !seen.contains(*id))
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "{order}: {} rows present throughout were skipped",
+            missed.len()
+        );
+        assert!(
+            seen.len() >= initial.len() - deleted.len(),
+            "{order}: {} seen",
+            seen.len()
+        );
+        // Deleted rows stay deleted: the next order's "present throughout"
+        // excludes them.
+        initial.retain(|id| !deleted.contains(id));
+    }
+    Ok(())
+}
+
+on_both_backends!(pages_neither_repeat_nor_skip_while_rows_come_and_go);

@@ -6,10 +6,13 @@ use std::sync::OnceLock;
 
 use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
 use flowexec_domain::{
-    ChangeOutcome, Clock, FlowExecutionDetail, FlowExecutionId, IfMatch, NewFlowExecution,
-    Principal, RecordedEvent, RepoError, RetryRefusal, RetryRequest, SystemClock, TaskExecution,
-    TaskExecutionId, Transition,
+    ChangeOutcome, Clock, CountBy, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
+    FlowExecutionId, IfMatch, ListQuery, NewFlowExecution, Order, Position, Principal,
+    RecordedEvent, RepoError, RetryRefusal, RetryRequest, SystemClock, TaskExecution,
+    TaskExecutionFilter, TaskExecutionId, Transition,
 };
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::auth::require_write;
 use crate::cursor::CursorKey;
@@ -114,6 +117,44 @@ pub trait ExecutionUseCases: Send + Sync + 'static {
         id: TaskExecutionId,
         page: PageRequest,
     ) -> Result<Page<RecordedEvent>, ServiceError>;
+
+    /// A page of the organization's task executions that `filter` selects.
+    fn list_task_executions(
+        &self,
+        principal: &Principal,
+        filter: TaskExecutionFilter,
+        order: Order,
+        page: PageRequest,
+    ) -> Result<Page<TaskExecution>, ServiceError>;
+
+    /// A page of the task executions of one flow execution (404 if it is
+    /// not the organization's).
+    fn list_flow_task_executions(
+        &self,
+        principal: &Principal,
+        flow_execution_id: FlowExecutionId,
+        filter: TaskExecutionFilter,
+        order: Order,
+        page: PageRequest,
+    ) -> Result<Page<TaskExecution>, ServiceError>;
+
+    /// A page of the organization's flow executions that `filter` selects.
+    fn list_flow_executions(
+        &self,
+        principal: &Principal,
+        filter: FlowExecutionFilter,
+        order: Order,
+        page: PageRequest,
+    ) -> Result<Page<FlowExecution>, ServiceError>;
+
+    /// How many of the organization's task executions `filter` selects, by
+    /// status or task name.
+    fn count_task_executions(
+        &self,
+        principal: &Principal,
+        filter: TaskExecutionFilter,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>, ServiceError>;
 }
 
 /// The execution use cases over a store `S`, with the time from `C`.
@@ -145,6 +186,48 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Executions<S, C> {
         }
         let key = CursorKey::new(self.store.cursor_secret()?);
         Ok(self.cursor_key.get_or_init(|| key))
+    }
+}
+
+/// Reads one page of a list: checks the size, opens the cursor (sealed
+/// for `query` of the principal's organization), has `fetch` read one row
+/// more than the page holds (so that a next page is known to exist without
+/// another query), and seals the last row's `position` as the next cursor.
+fn paged<T, P>(
+    key: &CursorKey,
+    principal: &Principal,
+    query: &str,
+    page: &PageRequest,
+    fetch: impl FnOnce(Option<P>, usize) -> Result<Vec<T>, ServiceError>,
+    position: impl Fn(&T) -> P,
+) -> Result<Page<T>, ServiceError>
+where
+    P: Serialize + DeserializeOwned,
+{
+    let limit = page_limit(page)?;
+    let organization = principal.organization_id;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(|cursor| key.open(organization, query, cursor))
+        .transpose()?;
+    let mut items = fetch(after, limit + 1)?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items
+            .last()
+            .map(|last| key.seal(organization, query, &position(last)))
+            .transpose()?
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+fn task_position(task: &TaskExecution) -> Position {
+    Position {
+        created_at: task.created_at,
+        id: task.id.into_uuid(),
     }
 }
 
@@ -280,27 +363,129 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         id: TaskExecutionId,
         page: PageRequest,
     ) -> Result<Page<RecordedEvent>, ServiceError> {
-        let limit = page_limit(&page)?;
-        let key = self.cursor_key()?;
-        let organization = principal.organization_id;
-        let query = format!("events:{id}");
-        let after: Option<i64> = page
-            .cursor
-            .as_deref()
-            .map(|cursor| key.open(organization, &query, cursor))
-            .transpose()?;
-        let mut items = self
-            .store
-            .read(principal.tenant(), |tx| tx.events(id, after, limit + 1))?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .map(|last| key.seal(organization, &query, &last.id))
-                .transpose()?
-        } else {
-            None
+        paged(
+            self.cursor_key()?,
+            principal,
+            &format!("events:{id}"),
+            &page,
+            |after, limit| {
+                Ok(self
+                    .store
+                    .read(principal.tenant(), |tx| tx.events(id, after, limit))?)
+            },
+            |event: &RecordedEvent| event.id,
+        )
+    }
+
+    fn list_task_executions(
+        &self,
+        principal: &Principal,
+        filter: TaskExecutionFilter,
+        order: Order,
+        page: PageRequest,
+    ) -> Result<Page<TaskExecution>, ServiceError> {
+        paged(
+            self.cursor_key()?,
+            principal,
+            &format!("task-executions:{filter:?}:{order:?}"),
+            &page,
+            |after, limit| {
+                let query = ListQuery {
+                    filter: filter.clone(),
+                    order,
+                    after,
+                    limit,
+                };
+                Ok(self
+                    .store
+                    .read(principal.tenant(), |tx| tx.list_task_executions(&query))?)
+            },
+            task_position,
+        )
+    }
+
+    fn list_flow_task_executions(
+        &self,
+        principal: &Principal,
+        flow_execution_id: FlowExecutionId,
+        filter: TaskExecutionFilter,
+        order: Order,
+        page: PageRequest,
+    ) -> Result<Page<TaskExecution>, ServiceError> {
+        // A flow_execution_id filter naming another flow execution selects
+        // nothing here (after the 404 for a flow execution that is not the
+        // organization's).
+        let contradicts = filter
+            .flow_execution_id
+            .is_some_and(|given| given != flow_execution_id);
+        let filter = TaskExecutionFilter {
+            flow_execution_id: Some(flow_execution_id),
+            ..filter
         };
-        Ok(Page { items, next_cursor })
+        paged(
+            self.cursor_key()?,
+            principal,
+            &format!("flow-task-executions:{filter:?}:{order:?}"),
+            &page,
+            |after, limit| {
+                let query = ListQuery {
+                    filter: filter.clone(),
+                    order,
+                    after,
+                    limit,
+                };
+                Ok(self.store.read(principal.tenant(), |tx| {
+                    if !tx.has_flow_execution(flow_execution_id)? {
+                        return Err(RepoError::NotFound);
+                    }
+                    if contradicts {
+                        return Ok(Vec::new());
+                    }
+                    tx.list_task_executions(&query)
+                })?)
+            },
+            task_position,
+        )
+    }
+
+    fn list_flow_executions(
+        &self,
+        principal: &Principal,
+        filter: FlowExecutionFilter,
+        order: Order,
+        page: PageRequest,
+    ) -> Result<Page<FlowExecution>, ServiceError> {
+        paged(
+            self.cursor_key()?,
+            principal,
+            &format!("flow-executions:{filter:?}:{order:?}"),
+            &page,
+            |after, limit| {
+                let query = ListQuery {
+                    filter: filter.clone(),
+                    order,
+                    after,
+                    limit,
+                };
+                Ok(self
+                    .store
+                    .read(principal.tenant(), |tx| tx.list_flow_executions(&query))?)
+            },
+            |flow: &FlowExecution| Position {
+                created_at: flow.created_at,
+                id: flow.id.into_uuid(),
+            },
+        )
+    }
+
+    fn count_task_executions(
+        &self,
+        principal: &Principal,
+        filter: TaskExecutionFilter,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>, ServiceError> {
+        Ok(self.store.read(principal.tenant(), |tx| {
+            tx.count_task_executions(&filter, by)
+        })?)
     }
 }

@@ -3,6 +3,7 @@
 mod executions;
 mod health;
 mod lifecycle;
+mod lists;
 mod problem;
 
 pub use executions::{
@@ -10,4 +11,8 @@ pub use executions::{
 };
 pub use health::HealthBody;
 pub use lifecycle::{ChangeStatusBody, EventBody, EventPageBody, RetryBody, MAX_REASON_CHARS};
+pub use lists::{
+    CountParams, CountsBody, EventParams, FlowExecutionPageBody, FlowExecutionSummaryBody,
+    FlowListParams, ListRequest, TaskExecutionPageBody, TaskListParams,
+};
 pub use problem::{FieldError, Problem};

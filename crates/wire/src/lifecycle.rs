@@ -13,28 +13,87 @@ use crate::problem::FieldError;
 /// Longest reason accepted, in characters.
 pub const MAX_REASON_CHARS: usize = 1000;
 
-/// A status change. Unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// A status change. Unknown fields are refused. Its published schema
+/// (see the `PartialSchema` impl) is exact: one of three shapes, so that
+/// every body the schema accepts is one the server accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStatusBody {
-    /// The status to move to: `running` (from queued), `completed` or
-    /// `failed` (from running), `stale` (from completed or failed),
-    /// `deleted` (from any but deleted). Nothing moves back to `queued`: a
-    /// new attempt is a retry.
     pub status: Status,
-    /// The result, only with `completed`: any JSON value; omitted or null
-    /// for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
-    /// The error, only with `failed`: any JSON value; omitted or null for
-    /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
-    /// Why, recorded on the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
+
+/// The status names a change without a result may move to.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // A schema only.
+#[serde(rename_all = "snake_case")]
+enum PlainTarget {
+    Running,
+    Stale,
+    Deleted,
+}
+
+/// `running` (from queued), `stale` (from completed or failed) or
+/// `deleted` (from any but deleted).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // A schema only.
+#[serde(deny_unknown_fields)]
+struct PlainChange {
+    #[schema(inline)]
+    status: PlainTarget,
+    /// Why, recorded on the event.
+    #[schema(max_length = 1000, nullable = false)]
+    reason: Option<String>,
+}
+
+/// `completed` (from running), with its output.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // A schema only.
+#[serde(deny_unknown_fields)]
+struct CompleteChange {
+    #[schema(pattern = "^completed$")]
+    status: String,
+    /// The result: any JSON value; omitted or null for none.
+    output: Option<Value>,
+    /// Why, recorded on the event.
+    #[schema(max_length = 1000, nullable = false)]
+    reason: Option<String>,
+}
+
+/// `failed` (from running), with its error.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // A schema only.
+#[serde(deny_unknown_fields)]
+struct FailChange {
+    #[schema(pattern = "^failed$")]
+    status: String,
+    /// The error: any JSON value; omitted or null for none.
+    error: Option<Value>,
+    /// Why, recorded on the event.
+    #[schema(max_length = 1000, nullable = false)]
+    reason: Option<String>,
+}
+
+impl utoipa::PartialSchema for ChangeStatusBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::OneOfBuilder;
+        OneOfBuilder::new()
+            .description(Some(
+                "A status change: the status to move to, with `output` only for `completed` and `error` only for `failed`, and a reason. Nothing moves back to `queued`: a new attempt is a retry.",
+            ))
+            .item(<PlainChange as utoipa::PartialSchema>::schema())
+            .item(<CompleteChange as utoipa::PartialSchema>::schema())
+            .item(<FailChange as utoipa::PartialSchema>::schema())
+            .into()
+    }
+}
+
+impl ToSchema for ChangeStatusBody {}
 
 fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {

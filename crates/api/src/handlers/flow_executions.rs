@@ -1,10 +1,13 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
-use flowexec_domain::FlowExecutionId;
+use flowexec_domain::{Attempts, FlowExecutionId};
 use flowexec_service::{require_write, Authenticate, ExecutionUseCases};
-use flowexec_wire::{FlowExecutionBody, NewFlowExecutionBody};
+use flowexec_wire::{
+    FlowExecutionBody, FlowExecutionPageBody, FlowListParams, NewFlowExecutionBody,
+    TaskExecutionPageBody, TaskListParams,
+};
 
-use super::parse_id;
+use super::{page, parse_id, query};
 use crate::auth::{as_caller, authenticate, BearerKey};
 use crate::error::{ApiError, Problem};
 use crate::{blocking, json_body, request_schema, ApiSettings};
@@ -73,4 +76,89 @@ pub(crate) async fn get(
     })
     .await?;
     Ok(web::Json(detail.into()))
+}
+
+/// List flow executions.
+///
+/// The key's organization's flow executions (without their tasks),
+/// filtered, newest or oldest first, in pages (keyset pagination: pass
+/// `next_cursor` as `cursor` with the same filters and order).
+#[utoipa::path(
+    get,
+    path = "/flow-executions",
+    tag = "flow executions",
+    operation_id = "listFlowExecutions",
+    params(FlowListParams),
+    responses(
+        (status = 200, description = "A page of flow executions", body = FlowExecutionPageBody),
+        (status = 400, description = "A bad or unknown parameter, a limit out of range, or a cursor not issued for this list (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn list(
+    req: HttpRequest,
+    key: BearerKey,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
+) -> Result<web::Json<FlowExecutionPageBody>, ApiError> {
+    let request = query(&req, FlowListParams::into_request);
+    let executions = executions.into_inner();
+    let found = as_caller(auth.into_inner(), key, move |principal| {
+        let request = request?;
+        Ok(executions.list_flow_executions(
+            principal,
+            request.filter,
+            request.order,
+            page(request.limit, request.cursor),
+        )?)
+    })
+    .await?;
+    Ok(web::Json(FlowExecutionPageBody {
+        flow_executions: found.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.next_cursor,
+    }))
+}
+
+/// List a flow execution's task executions.
+///
+/// By default the latest attempt of each task (`attempts=all` for every
+/// attempt); the same filters, order and pages as `GET /task-executions`.
+#[utoipa::path(
+    get,
+    path = "/flow-executions/{id}/task-executions",
+    tag = "flow executions",
+    operation_id = "listFlowExecutionTasks",
+    params(("id" = Uuid, Path, description = "The flow execution's id"), TaskListParams),
+    responses(
+        (status = 200, description = "A page of task executions", body = TaskExecutionPageBody),
+        (status = 400, description = "The id is not a UUID, a bad or unknown parameter, or a cursor not issued for this list (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn tasks(
+    req: HttpRequest,
+    key: BearerKey,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
+    id: web::Path<String>,
+) -> Result<web::Json<TaskExecutionPageBody>, ApiError> {
+    let id = parse_id::<FlowExecutionId>(&id);
+    let request = query(&req, |p: TaskListParams| p.into_request(Attempts::Latest));
+    let executions = executions.into_inner();
+    let found = as_caller(auth.into_inner(), key, move |principal| {
+        let request = request?;
+        Ok(executions.list_flow_task_executions(
+            principal,
+            id?,
+            request.filter,
+            request.order,
+            page(request.limit, request.cursor),
+        )?)
+    })
+    .await?;
+    Ok(web::Json(TaskExecutionPageBody {
+        task_executions: found.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.next_cursor,
+    }))
 }

@@ -6,10 +6,8 @@ pub(crate) mod task_executions;
 
 use std::sync::Arc;
 
-use std::collections::HashSet;
-
 use actix_web::{web, FromRequest, Handler, Resource, Responder, Route};
-use flowexec_service::PageRequest;
+use flowexec_service::{PageRequest, DEFAULT_PAGE};
 
 use crate::error::ApiError;
 use crate::openapi;
@@ -17,12 +15,29 @@ use crate::openapi;
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         Endpoint::new("/flow-executions")
+            .get(flow_executions::list)
             .post(flow_executions::create)
             .finish(),
     )
     .service(
         Endpoint::new("/flow-executions/{id}")
             .get(flow_executions::get)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/flow-executions/{id}/task-executions")
+            .get(flow_executions::tasks)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions")
+            .get(task_executions::list)
+            .finish(),
+    )
+    // Before `/task-executions/{id}`, which would take "counts" for an id.
+    .service(
+        Endpoint::new("/task-executions/counts")
+            .get(task_executions::counts)
             .finish(),
     )
     .service(
@@ -148,42 +163,26 @@ where
     })
 }
 
-/// A list's query string: the page (`limit`, `cursor`) and the list's own
-/// `filters`, each at most once; anything else is a 400 naming what the
-/// list takes.
-pub(crate) fn page_request(
-    query: &str,
-    filters: &[&str],
-) -> Result<(PageRequest, Vec<(String, String)>), ApiError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+/// A request's query string as the parameters `T` (unknown or repeated
+/// parameters are a 400), converted by `convert` (whose message, naming
+/// every bad parameter, is a 400 too).
+pub(crate) fn query<T, R>(
+    req: &actix_web::HttpRequest,
+    convert: impl FnOnce(T) -> Result<R, String>,
+) -> Result<R, ApiError>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let params = web::Query::<T>::from_query(req.query_string())
         .map_err(|e| ApiError::malformed(format!("the query string: {e}")))?
         .into_inner();
-    let mut page = PageRequest::default();
-    let mut given = Vec::new();
-    let mut seen = HashSet::new();
-    for (name, value) in pairs {
-        if !seen.insert(name.clone()) {
-            return Err(ApiError::malformed(format!(
-                "the query parameter {name} is given more than once"
-            )));
-        }
-        match name.as_str() {
-            "limit" => {
-                page.limit = value.parse().map_err(|_| {
-                    ApiError::malformed(format!("limit must be an integer; found {value:?}"))
-                })?;
-            }
-            "cursor" => page.cursor = Some(value),
-            known if filters.contains(&known) => given.push((name, value)),
-            _ => {
-                let mut takes = vec!["limit", "cursor"];
-                takes.extend_from_slice(filters);
-                return Err(ApiError::malformed(format!(
-                    "unknown query parameter {name}; this list takes: {}",
-                    takes.join(", ")
-                )));
-            }
-        }
+    convert(params).map_err(|e| ApiError::malformed(format!("the query string: {e}")))
+}
+
+/// The page a list request asks for.
+pub(crate) fn page(limit: Option<usize>, cursor: Option<String>) -> PageRequest {
+    PageRequest {
+        limit: limit.unwrap_or(DEFAULT_PAGE),
+        cursor,
     }
-    Ok((page, given))
 }

@@ -1,11 +1,15 @@
 use actix_web::http::header::{ETAG, LOCATION};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use flowexec_domain::Attempts;
 use flowexec_domain::{TaskExecution, TaskExecutionId};
 use flowexec_service::{require_write, Authenticate, ChangeRequest, ExecutionUseCases};
-use flowexec_wire::{ChangeStatusBody, EventPageBody, RetryBody, TaskExecutionBody};
+use flowexec_wire::{
+    ChangeStatusBody, CountParams, CountsBody, EventPageBody, EventParams, RetryBody,
+    TaskExecutionBody, TaskExecutionPageBody, TaskListParams,
+};
 
-use super::{page_request, parse_id};
+use super::{page, parse_id, query};
 use crate::auth::{as_caller, authenticate, BearerKey};
 use crate::error::{ApiError, Problem};
 use crate::etag::{etag, if_match};
@@ -72,11 +76,11 @@ pub(crate) async fn get(
     responses(
         (status = 200, description = "The task execution after the change (or as it is, for a repeat)", body = TaskExecutionBody,
             headers(("ETag" = String, description = "The row's version after the change"))),
-        (status = 400, description = "The id is not a UUID, If-Match is not a list of entity tags, or the body is not JSON or names a key twice (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or the body is not JSON or names a key twice (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The status machine does not allow the change from the current status, or the same status was reached with another payload (`invalid_transition`, with `current_status` and `allowed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not name the current version (`precondition_failed`, with `current_etag`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names no current version: another, a weak or a malformed tag (`precondition_failed`, with `current_etag`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -92,7 +96,7 @@ pub(crate) async fn change_status(
     let principal = authenticate(auth.into_inner(), key).await?;
     require_write(&principal)?;
     let id = parse_id::<TaskExecutionId>(&id)?;
-    let if_match = if_match(req.headers())?;
+    let if_match = if_match(req.headers());
     let body = json_body::read(&req, payload, &settings).await?;
     let (transition, reason) = request_schema::command(body, ChangeStatusBody::into_command)?;
     let request = ChangeRequest {
@@ -123,10 +127,10 @@ pub(crate) async fn change_status(
     responses(
         (status = 200, description = "The deleted task execution", body = TaskExecutionBody,
             headers(("ETag" = String, description = "The row's version after the change"))),
-        (status = 400, description = "The id is not a UUID, or If-Match is not a list of entity tags (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not name the current version (`precondition_failed`, with `current_etag`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names no current version: another, a weak or a malformed tag (`precondition_failed`, with `current_etag`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -145,7 +149,7 @@ pub(crate) async fn delete(
         let request = ChangeRequest {
             transition: flowexec_domain::Transition::Delete,
             reason: None,
-            if_match: if_match?,
+            if_match,
         };
         Ok(executions.change_status(principal, id?, request)?)
     })
@@ -175,11 +179,11 @@ pub(crate) async fn delete(
                 ("Location" = String, description = "Path of the new attempt"),
                 ("ETag" = String, description = "The new attempt's version"),
             )),
-        (status = 400, description = "The id is not a UUID, If-Match is not a list of entity tags, or the body is not JSON or names a key twice (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or the body is not JSON or names a key twice (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The attempt is queued, running or deleted (`retry_not_allowed`, with `current_status`), or a newer attempt exists (`retry_not_allowed`, with `latest_execution_index`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not name the attempt's current version (`precondition_failed`, with `current_etag`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names no current version of the attempt (`precondition_failed`, with `current_etag`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -195,7 +199,7 @@ pub(crate) async fn retry(
     let principal = authenticate(auth.into_inner(), key).await?;
     require_write(&principal)?;
     let id = parse_id::<TaskExecutionId>(&id)?;
-    let if_match = if_match(req.headers())?;
+    let if_match = if_match(req.headers());
     let mut request = match json_body::read_optional(&req, payload, &settings).await? {
         Some(body) => request_schema::command(body, RetryBody::into_command)?,
         None => RetryBody::default()
@@ -224,8 +228,7 @@ pub(crate) async fn retry(
     operation_id = "listTaskExecutionEvents",
     params(
         ("id" = Uuid, Path, description = "The task execution's id"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Events per page (default 50)"),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+        EventParams,
     ),
     responses(
         (status = 200, description = "A page of events", body = EventPageBody),
@@ -242,15 +245,91 @@ pub(crate) async fn events(
     id: web::Path<String>,
 ) -> Result<web::Json<EventPageBody>, ApiError> {
     let id = parse_id::<TaskExecutionId>(&id);
-    let page = page_request(req.query_string(), &[]);
+    let params = query(&req, EventParams::into_request);
     let executions = executions.into_inner();
     let page = as_caller(auth.into_inner(), key, move |principal| {
-        let (page, _) = page?;
-        Ok(executions.task_execution_events(principal, id?, page)?)
+        let (limit, cursor) = params?;
+        Ok(executions.task_execution_events(principal, id?, page(limit, cursor))?)
     })
     .await?;
     Ok(web::Json(EventPageBody {
         events: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor,
+    }))
+}
+
+/// List task executions.
+///
+/// The key's organization's task executions, filtered, newest or oldest
+/// first, in pages (keyset pagination: pass `next_cursor` as `cursor` with
+/// the same filters and order). Deleted ones are listed only with
+/// `status=deleted`.
+#[utoipa::path(
+    get,
+    path = "/task-executions",
+    tag = "task executions",
+    operation_id = "listTaskExecutions",
+    params(TaskListParams),
+    responses(
+        (status = 200, description = "A page of task executions", body = TaskExecutionPageBody),
+        (status = 400, description = "A bad or unknown parameter, a limit out of range, or a cursor not issued for this list (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn list(
+    req: HttpRequest,
+    key: BearerKey,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
+) -> Result<web::Json<TaskExecutionPageBody>, ApiError> {
+    let request = query(&req, |p: TaskListParams| p.into_request(Attempts::All));
+    let executions = executions.into_inner();
+    let found = as_caller(auth.into_inner(), key, move |principal| {
+        let request = request?;
+        Ok(executions.list_task_executions(
+            principal,
+            request.filter,
+            request.order,
+            page(request.limit, request.cursor),
+        )?)
+    })
+    .await?;
+    Ok(web::Json(TaskExecutionPageBody {
+        task_executions: found.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.next_cursor,
+    }))
+}
+
+/// Count task executions.
+///
+/// How many of the key's organization's task executions the filters select
+/// (the same as the list's), by status or by task name.
+#[utoipa::path(
+    get,
+    path = "/task-executions/counts",
+    tag = "task executions",
+    operation_id = "countTaskExecutions",
+    params(CountParams),
+    responses(
+        (status = 200, description = "The counts; groups with none are absent", body = CountsBody),
+        (status = 400, description = "`group_by` missing or unknown, or a bad or unknown parameter (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn counts(
+    req: HttpRequest,
+    key: BearerKey,
+    auth: web::Data<dyn Authenticate>,
+    executions: web::Data<dyn ExecutionUseCases>,
+) -> Result<web::Json<CountsBody>, ApiError> {
+    let request = query(&req, CountParams::into_request);
+    let executions = executions.into_inner();
+    let counts = as_caller(auth.into_inner(), key, move |principal| {
+        let (filter, by) = request?;
+        Ok(executions.count_task_executions(principal, filter, by)?)
+    })
+    .await?;
+    Ok(web::Json(CountsBody {
+        counts: counts.into_iter().collect(),
     }))
 }

@@ -11,8 +11,9 @@ use actix_web::test::{self, TestRequest};
 use chrono::{DateTime, Utc};
 use flowexec_api::{build_app, ApiServices, ApiSettings};
 use flowexec_domain::{
-    Actor, FixedClock, FlowExecutionDetail, FlowExecutionId, FlowName, NewFlowExecution, NewTask,
-    OrganizationName, Principal, RecordedEvent, RetryRequest, Role, TaskExecution, TaskExecutionId,
+    Actor, CountBy, FixedClock, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
+    FlowExecutionId, FlowName, NewFlowExecution, NewTask, Order, OrganizationName, Principal,
+    RecordedEvent, RetryRequest, Role, TaskExecution, TaskExecutionFilter, TaskExecutionId,
     TaskName,
 };
 use flowexec_persistence::SqliteStore;
@@ -203,6 +204,46 @@ impl ExecutionUseCases for Failing {
         _: TaskExecutionId,
         _: PageRequest,
     ) -> Result<Page<RecordedEvent>, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn list_task_executions(
+        &self,
+        _: &Principal,
+        _: TaskExecutionFilter,
+        _: Order,
+        _: PageRequest,
+    ) -> Result<Page<TaskExecution>, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn list_flow_task_executions(
+        &self,
+        _: &Principal,
+        _: FlowExecutionId,
+        _: TaskExecutionFilter,
+        _: Order,
+        _: PageRequest,
+    ) -> Result<Page<TaskExecution>, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn list_flow_executions(
+        &self,
+        _: &Principal,
+        _: FlowExecutionFilter,
+        _: Order,
+        _: PageRequest,
+    ) -> Result<Page<FlowExecution>, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn count_task_executions(
+        &self,
+        _: &Principal,
+        _: TaskExecutionFilter,
+        _: CountBy,
+    ) -> Result<Vec<(String, i64)>, ServiceError> {
         Err((self.0)())
     }
 }

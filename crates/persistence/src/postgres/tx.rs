@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    ChangeOutcome, FlowExecution, FlowExecutionDetail, FlowExecutionId, IfMatch, OrganizationId,
-    RecordedEvent, RepoError, ResultWrite, StatusChange, TaskExecution, TaskExecutionEvent,
-    TaskExecutionId, TaskName, Tenant,
+    ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
+    FlowExecutionId, IfMatch, ListQuery, OrganizationId, RecordedEvent, RepoError, ResultWrite,
+    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId,
+    TaskName, Tenant,
 };
 use uuid::Uuid;
 
@@ -81,6 +82,8 @@ impl<'t> PgTx<'t> {
         }
     }
 }
+
+diesel::alias!(te as newer: NewerAttempt);
 
 fn task_rows(
     conn: &mut PgConnection,
@@ -190,6 +193,97 @@ impl TenantTx for PgTx<'_> {
             .first::<Option<i32>>(self.conn)
             .map_err(StoreError::from);
         self.done(result)?.ok_or(RepoError::NotFound)
+    }
+
+    fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError> {
+        let org = self.org();
+        let result = diesel::select(diesel::dsl::exists(
+            fe::table
+                .filter(fe::organization_id.eq(org))
+                .filter(fe::id.eq(id.into_uuid())),
+        ))
+        .get_result(self.conn)
+        .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn list_task_executions(
+        &mut self,
+        query: &ListQuery<TaskExecutionFilter>,
+    ) -> Result<Vec<TaskExecution>, RepoError> {
+        let org = self.org();
+        let rows = keyset!(
+            task_filters!(te::table.into_boxed(), org, &query.filter, |id: Uuid| id),
+            te::created_at,
+            te::id,
+            query,
+            |id: Uuid| id
+        )
+        .select(TaskExecutionRow::as_select())
+        .load(self.conn)
+        .map_err(StoreError::from)
+        .and_then(|rows| {
+            rows.into_iter()
+                .map(|row| Ok(TaskExecution::try_from(row)?))
+                .collect()
+        });
+        self.done(rows)
+    }
+
+    fn list_flow_executions(
+        &mut self,
+        query: &ListQuery<FlowExecutionFilter>,
+    ) -> Result<Vec<FlowExecution>, RepoError> {
+        let org = self.org();
+        let rows = keyset!(
+            flow_filters!(fe::table.into_boxed(), org, &query.filter),
+            fe::created_at,
+            fe::id,
+            query,
+            |id: Uuid| id
+        )
+        .select(FlowExecutionRow::as_select())
+        .load(self.conn)
+        .map_err(StoreError::from)
+        .and_then(|rows| {
+            rows.into_iter()
+                .map(|row| Ok(FlowExecution::try_from(row)?))
+                .collect()
+        });
+        self.done(rows)
+    }
+
+    fn count_task_executions(
+        &mut self,
+        filter: &TaskExecutionFilter,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>, RepoError> {
+        let org = self.org();
+        let same = |id: Uuid| id;
+        let counts = match by {
+            CountBy::Status => task_filters!(
+                te::table
+                    .group_by(te::status)
+                    .select((te::status, diesel::dsl::count_star()))
+                    .into_boxed(),
+                org,
+                filter,
+                same
+            )
+            .load(self.conn),
+            CountBy::TaskName => task_filters!(
+                te::table
+                    .group_by(te::task_name)
+                    .select((te::task_name, diesel::dsl::count_star()))
+                    .into_boxed(),
+                org,
+                filter,
+                same
+            )
+            .load(self.conn),
+        }
+        .map_err(StoreError::from);
+        self.done(counts)
     }
 
     fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {

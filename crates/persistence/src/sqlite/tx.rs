@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    ChangeOutcome, FlowExecution, FlowExecutionDetail, FlowExecutionId, OrganizationId,
-    RecordedEvent, RepoError, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionId,
-    TaskName, Tenant,
+    ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
+    FlowExecutionId, ListQuery, OrganizationId, RecordedEvent, RepoError, StatusChange,
+    TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId, TaskName, Tenant,
 };
 
 use super::rows::{
@@ -57,6 +57,12 @@ pub(crate) fn task_row(
         .select(SqliteTaskExecutionRow::as_select())
         .first(conn)?;
     Ok(TaskExecutionRow::try_from(row)?.try_into()?)
+}
+
+diesel::alias!(te as newer: NewerAttempt);
+
+fn text(id: uuid::Uuid) -> String {
+    id.to_string()
 }
 
 fn tasks_of(
@@ -150,6 +156,86 @@ impl TenantTx for SqliteTx<'_> {
             .first::<Option<i32>>(self.conn)
             .map_err(StoreError::from)?
             .ok_or(RepoError::NotFound)
+    }
+
+    fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError> {
+        Ok(diesel::select(diesel::dsl::exists(
+            fe::table
+                .filter(fe::organization_id.eq(&self.org))
+                .filter(fe::id.eq(id.to_string())),
+        ))
+        .get_result(self.conn)
+        .map_err(StoreError::from)?)
+    }
+
+    fn list_task_executions(
+        &mut self,
+        query: &ListQuery<TaskExecutionFilter>,
+    ) -> Result<Vec<TaskExecution>, RepoError> {
+        let rows = keyset!(
+            task_filters!(te::table.into_boxed(), &self.org, &query.filter, text),
+            te::created_at,
+            te::id,
+            query,
+            text
+        )
+        .select(SqliteTaskExecutionRow::as_select())
+        .load(self.conn)
+        .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Ok(TaskExecutionRow::try_from(row)?.try_into()?))
+            .collect::<Result<_, StoreError>>()?)
+    }
+
+    fn list_flow_executions(
+        &mut self,
+        query: &ListQuery<FlowExecutionFilter>,
+    ) -> Result<Vec<FlowExecution>, RepoError> {
+        let rows = keyset!(
+            flow_filters!(fe::table.into_boxed(), &self.org, &query.filter),
+            fe::created_at,
+            fe::id,
+            query,
+            text
+        )
+        .select(SqliteFlowExecutionRow::as_select())
+        .load(self.conn)
+        .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Ok(FlowExecutionRow::try_from(row).and_then(FlowExecution::try_from)?))
+            .collect::<Result<_, StoreError>>()?)
+    }
+
+    fn count_task_executions(
+        &mut self,
+        filter: &TaskExecutionFilter,
+        by: CountBy,
+    ) -> Result<Vec<(String, i64)>, RepoError> {
+        let counts = match by {
+            CountBy::Status => task_filters!(
+                te::table
+                    .group_by(te::status)
+                    .select((te::status, diesel::dsl::count_star()))
+                    .into_boxed(),
+                &self.org,
+                filter,
+                text
+            )
+            .load(self.conn),
+            CountBy::TaskName => task_filters!(
+                te::table
+                    .group_by(te::task_name)
+                    .select((te::task_name, diesel::dsl::count_star()))
+                    .into_boxed(),
+                &self.org,
+                filter,
+                text
+            )
+            .load(self.conn),
+        };
+        Ok(counts.map_err(StoreError::from)?)
     }
 
     fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {
