@@ -27,6 +27,7 @@ pub enum ErrorKind {
     Conflict,
     InvalidTransition,
     RetryNotAllowed,
+    LastAdminKey,
     PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -39,7 +40,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, for the tests of the table.
     #[cfg(test)]
-    const ALL: [ErrorKind; 15] = [
+    const ALL: [ErrorKind; 16] = [
         Self::MalformedRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -48,6 +49,7 @@ impl ErrorKind {
         Self::Conflict,
         Self::InvalidTransition,
         Self::RetryNotAllowed,
+        Self::LastAdminKey,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -85,6 +87,7 @@ impl ErrorKind {
                 "retry_not_allowed",
                 "Retry not allowed",
             ),
+            LastAdminKey => (StatusCode::CONFLICT, "last_admin_key", "Last admin key"),
             PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition_failed",
@@ -337,6 +340,10 @@ impl From<ServiceError> for ApiError {
                     ..Self::new(ErrorKind::RetryNotAllowed, refusal.to_string())
                 }
             }
+            ServiceError::LastAdminKey => Self::new(
+                ErrorKind::LastAdminKey,
+                "this is the organization's last active admin key; create another admin key before revoking it",
+            ),
             ServiceError::Invalid(detail) => Self::malformed(detail),
             ServiceError::InvalidCursor(why) => Self::malformed(format!("cursor: {why}")),
             ServiceError::Unavailable(cause) => {

@@ -19,7 +19,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
-use flowexec_service::{Authenticate, ExecutionUseCases, Readiness};
+use flowexec_service::{Authenticate, ExecutionUseCases, KeyUseCases, Readiness};
 
 pub use shutdown::ShutdownSignal;
 
@@ -50,6 +50,7 @@ impl Default for ApiSettings {
 pub struct ApiServices {
     pub auth: Arc<dyn Authenticate>,
     pub executions: Arc<dyn ExecutionUseCases>,
+    pub keys: Arc<dyn KeyUseCases>,
     pub readiness: Arc<dyn Readiness>,
 }
 
@@ -70,6 +71,7 @@ pub fn build_app(
     App::new()
         .app_data(web::Data::from(services.auth))
         .app_data(web::Data::from(services.executions))
+        .app_data(web::Data::from(services.keys))
         .app_data(web::Data::from(services.readiness))
         .app_data(web::Data::new(settings.clone()))
         .configure(handlers::routes)

@@ -72,6 +72,8 @@ fn snapshot(name: &str, text: &str) {
     );
     // Cursors are sealed with the store's random secret.
     settings.add_filter(r#""next_cursor": "[^"]+""#, r#""next_cursor": "[cursor]""#);
+    // An issued key is random.
+    settings.add_filter(r#""key": "fx_[0-9a-f_]+""#, r#""key": "[key]""#);
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
@@ -174,7 +176,12 @@ async fn successes() {
     for (name, uri) in [
         (
             "get_task_executions_200",
-            "/task-executions?limit=2&order=oldest".to_owned(),
+            // The clock is fixed, so rows share one instant: each query here
+            // selects one row, for an answer that does not hang on ids.
+            format!(
+                "/task-executions?flow_execution_id={}&task_name=load&order=oldest",
+                flow.flow_execution.id
+            ),
         ),
         (
             "get_flow_executions_200",
@@ -183,7 +190,7 @@ async fn successes() {
         (
             "get_flow_execution_tasks_200",
             format!(
-                "/flow-executions/{}/task-executions",
+                "/flow-executions/{}/task-executions?task_name=extract",
                 flow.flow_execution.id
             ),
         ),
@@ -200,6 +207,38 @@ async fn successes() {
         .await;
         snapshot(name, &text);
     }
+    // API keys: issued, listed, revoked.
+    let issued = answer(
+        world.services.clone(),
+        &settings,
+        TestRequest::post()
+            .uri("/api-keys")
+            .insert_header(("Authorization", format!("Bearer {}", world.admin_key)))
+            .set_json(json!({"role": "worker", "actor": "service-account"})),
+    )
+    .await;
+    snapshot("post_api_keys_201", &issued);
+    // (The list's items have the shape of the revoked key below; the keys
+    // share one instant, so their order hangs on random ids.)
+    let keys = world
+        .services
+        .keys
+        .list_keys(&support::principal(&world, &world.admin_key))
+        .unwrap();
+    let worker = keys
+        .iter()
+        .find(|k| k.role == flowexec_domain::Role::Worker)
+        .unwrap()
+        .id;
+    let revoked = answer(
+        world.services.clone(),
+        &settings,
+        TestRequest::delete()
+            .uri(&format!("/api-keys/{worker}"))
+            .insert_header(("Authorization", format!("Bearer {}", world.admin_key))),
+    )
+    .await;
+    snapshot("delete_api_key_200", &revoked);
     for (name, uri) in [("healthz_200", "/healthz"), ("readyz_200", "/readyz")] {
         let text = answer(
             world.services.clone(),

@@ -786,6 +786,63 @@ contract! {
         Ok(())
     }
 
+    /// Keys are listed oldest first without secrets, revoked once (keeping
+    /// the first time), and only within their tenant.
+    fn api_keys_are_listed_and_revoked_within_their_tenant(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        let worker = NewApiKey { created_at: at(1), ..key_for(tenant.organization_id(), Role::Worker) };
+        store.create_api_key(&worker)?;
+        let keys = store.read(tenant, |tx| tx.api_keys())?;
+        ensure!(keys.len() == 2 && keys[0].role == Role::Admin && keys[1].id == worker.id, "oldest first: {keys:?}");
+        ensure!(keys.iter().all(|k| k.revoked_at.is_none() && k.organization_id == tenant.organization_id()));
+        ensure!(matches!(store.in_tenant(other, |tx| tx.revoke_api_key(worker.id, at(5))), Err(RepoError::NotFound)));
+        store.in_tenant(tenant, |tx| tx.revoke_api_key(worker.id, at(5)))?;
+        store.in_tenant(tenant, |tx| tx.revoke_api_key(worker.id, at(9)))?;
+        let keys = store.in_tenant(tenant, |tx| tx.lock_api_keys())?;
+        ensure!(keys[1].revoked_at == Some(at(5)), "{keys:?}");
+        ensure!(store.find_api_key(worker.id)?.is_none(), "a revoked key is still found");
+        ensure!(matches!(store.in_tenant(tenant, |tx| tx.revoke_api_key(ApiKeyId::generate(), at(5))), Err(RepoError::NotFound)));
+        Ok(())
+    }
+
+    /// Two admins revoking each other's key at once: the keys are locked,
+    /// so exactly one revocation succeeds and one admin key stays active.
+    fn concurrent_revocations_never_revoke_the_last_admin_key(store) {
+        let tenant = organization(&*store, "a")?;
+        let second = key_for(tenant.organization_id(), Role::Admin);
+        store.create_api_key(&second)?;
+        let ids: Vec<ApiKeyId> = store.read(tenant, |tx| tx.api_keys())?.iter().map(|k| k.id).collect();
+        let barrier = Arc::new(Barrier::new(ids.len()));
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|&id| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    store.in_tenant(tenant, |tx| {
+                        let keys = tx.lock_api_keys()?;
+                        let target = keys.iter().find(|k| k.id == id).ok_or(RepoError::NotFound)?;
+                        target.check_revocable(keys.iter().filter(|k| k.is_active_admin()).count())?;
+                        tx.revoke_api_key(id, at(7))
+                    })
+                })
+            })
+            .collect();
+        let mut revoked = 0;
+        for handle in handles {
+            match handle.join().map_err(|_| anyhow::anyhow!("a thread panicked"))? {
+                Ok(()) => revoked += 1,
+                Err(RepoError::LastAdminKey) => {}
+                Err(other) => anyhow::bail!("unexpected answer: {other:?}"),
+            }
+        }
+        ensure!(revoked == 1, "{revoked} revocations succeeded");
+        let active = store.read(tenant, |tx| tx.api_keys())?.iter().filter(|k| k.is_active_admin()).count();
+        ensure!(active == 1);
+        Ok(())
+    }
+
     /// The store answers a trivial query.
     fn a_reachable_store_answers_the_health_check(store) {
         store.ping()?;

@@ -57,6 +57,68 @@ pub struct FlowExecutionDetail {
     pub task_executions: Vec<TaskExecution>,
 }
 
+/// The status of a flow execution, derived from the latest attempt of each
+/// of its tasks (deleted ones left out):
+///
+/// 1. `failed` when one of them failed;
+/// 2. else `completed` when every one completed;
+/// 3. else `queued` when every one is queued (no task has run yet), or none
+///    is left;
+/// 4. else `running` (some run, or some are done and others wait, or a
+///    stale one awaits its rerun).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl FlowExecutionDetail {
+    /// The latest attempt (highest `execution_index`) of each task, by task
+    /// name.
+    pub fn latest_attempts(&self) -> Vec<&TaskExecution> {
+        let mut latest: std::collections::BTreeMap<&str, &TaskExecution> =
+            std::collections::BTreeMap::new();
+        for task in &self.task_executions {
+            let entry = latest.entry(task.task_name.as_str()).or_insert(task);
+            if task.execution_index > entry.execution_index {
+                *entry = task;
+            }
+        }
+        latest.into_values().collect()
+    }
+
+    /// How many latest attempts are in each status (every status named,
+    /// zero included), in life-cycle order.
+    pub fn task_counts(&self) -> Vec<(TaskStatus, usize)> {
+        let latest = self.latest_attempts();
+        TaskStatus::ALL
+            .into_iter()
+            .map(|status| (status, latest.iter().filter(|t| t.status == status).count()))
+            .collect()
+    }
+
+    /// The flow execution's status, by the rule of [`FlowStatus`].
+    pub fn status(&self) -> FlowStatus {
+        let live: Vec<TaskStatus> = self
+            .latest_attempts()
+            .iter()
+            .map(|t| t.status)
+            .filter(|s| *s != TaskStatus::Deleted)
+            .collect();
+        if live.contains(&TaskStatus::Failed) {
+            FlowStatus::Failed
+        } else if !live.is_empty() && live.iter().all(|s| *s == TaskStatus::Completed) {
+            FlowStatus::Completed
+        } else if live.iter().all(|s| *s == TaskStatus::Queued) {
+            FlowStatus::Queued
+        } else {
+            FlowStatus::Running
+        }
+    }
+}
+
 /// One task to create inside a new flow execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
@@ -248,6 +310,35 @@ pub struct NewApiKey {
     pub created_at: DateTime<Utc>,
 }
 
+/// What is shown of a stored key: never its secret or its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: ApiKeyId,
+    pub organization_id: OrganizationId,
+    pub role: Role,
+    pub actor: Actor,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyInfo {
+    /// An admin key that is not revoked.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && self.revoked_at.is_none()
+    }
+
+    /// Whether this key may be revoked while its organization has
+    /// `active_admins` active admin keys: never the last one, so that an
+    /// organization cannot lock itself out.
+    pub fn check_revocable(&self, active_admins: usize) -> Result<(), crate::RepoError> {
+        if self.is_active_admin() && active_admins <= 1 {
+            Err(crate::RepoError::LastAdminKey)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What the store knows of a key, looked up by its id before the
 /// organization is known. The caller compares `secret_sha256` in constant
 /// time.
@@ -355,5 +446,78 @@ mod tests {
                 .is_err()
         );
         Ok(())
+    }
+
+    /// Attempts: (task name, execution index, status).
+    type Attempts<'a> = &'a [(&'a str, i32, TaskStatus)];
+
+    fn detail_with(statuses: Attempts<'_>) -> FlowExecutionDetail {
+        let new = NewFlowExecution::new(
+            FlowName::parse("f").unwrap_or_else(|_| unreachable!()),
+            None,
+            vec![NewTask {
+                task_name: TaskName::parse("x").unwrap_or_else(|_| unreachable!()),
+                input: None,
+            }],
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let creation = new.plan(
+            OrganizationId::generate(),
+            Actor::System,
+            DateTime::default(),
+        );
+        let template = creation.task_executions[0].clone();
+        FlowExecutionDetail {
+            flow_execution: creation.flow_execution,
+            task_executions: statuses
+                .iter()
+                .map(|(name, index, status)| TaskExecution {
+                    id: TaskExecutionId::generate(),
+                    task_name: TaskName::parse(*name).unwrap_or_else(|_| unreachable!()),
+                    execution_index: *index,
+                    status: *status,
+                    ..template.clone()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_flows_status_follows_the_latest_attempt_of_each_task() {
+        use TaskStatus::*;
+        let cases: [(Attempts<'_>, FlowStatus); 7] = [
+            (&[("a", 0, Queued), ("b", 0, Queued)], FlowStatus::Queued),
+            (&[("a", 0, Running), ("b", 0, Queued)], FlowStatus::Running),
+            (
+                &[("a", 0, Completed), ("b", 0, Queued)],
+                FlowStatus::Running,
+            ),
+            (
+                &[("a", 0, Completed), ("b", 0, Completed)],
+                FlowStatus::Completed,
+            ),
+            (&[("a", 0, Failed), ("b", 0, Running)], FlowStatus::Failed),
+            // A failed attempt retried: the retry counts, not the failure.
+            (
+                &[("a", 0, Failed), ("a", 1, Completed), ("b", 0, Completed)],
+                FlowStatus::Completed,
+            ),
+            // A deleted task is left out.
+            (
+                &[("a", 0, Completed), ("b", 0, Deleted)],
+                FlowStatus::Completed,
+            ),
+        ];
+        for (tasks, expected) in cases {
+            assert_eq!(detail_with(tasks).status(), expected, "{tasks:?}");
+        }
+        let counts =
+            detail_with(&[("a", 0, Failed), ("a", 1, Queued), ("b", 0, Stale)]).task_counts();
+        assert_eq!(counts[0], (Queued, 1));
+        assert_eq!(
+            counts.iter().find(|(s, _)| *s == Failed),
+            Some(&(Failed, 0))
+        );
+        assert_eq!(counts.iter().find(|(s, _)| *s == Stale), Some(&(Stale, 1)));
     }
 }

@@ -48,6 +48,10 @@ pub enum RepoError {
     /// changed.
     #[error("{0}")]
     RetryRefused(crate::retry::RetryRefusal),
+    /// The key is its organization's last active admin key and may not be
+    /// revoked. Nothing was changed.
+    #[error("the last active admin key of an organization cannot be revoked")]
+    LastAdminKey,
     /// The store could not be reached (pool exhausted, connection refused).
     #[error("store unavailable: {0}")]
     Unavailable(#[source] anyhow::Error),

@@ -16,8 +16,9 @@ pub mod transition;
 pub use access::{Actor, Principal, Role, Tenant};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use entities::{
-    ApiKeyCredentials, FlowExecution, FlowExecutionCreation, FlowExecutionDetail, NewApiKey,
-    NewFlowExecution, NewTask, Organization, RecordedEvent, TaskExecution, TaskExecutionEvent,
+    ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionCreation, FlowExecutionDetail,
+    FlowStatus, NewApiKey, NewFlowExecution, NewTask, Organization, RecordedEvent, TaskExecution,
+    TaskExecutionEvent,
 };
 pub use error::{ParseError, RepoError};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};

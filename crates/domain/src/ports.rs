@@ -14,10 +14,13 @@
 //! tenant MUST be answered exactly as a row that does not exist
 //! ([`RepoError::NotFound`]).
 
+use chrono::{DateTime, Utc};
+
 use crate::access::Tenant;
+
 use crate::entities::{
-    ApiKeyCredentials, FlowExecution, FlowExecutionDetail, NewApiKey, Organization, RecordedEvent,
-    TaskExecution, TaskExecutionEvent,
+    ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionDetail, NewApiKey, Organization,
+    RecordedEvent, TaskExecution, TaskExecutionEvent,
 };
 use crate::error::RepoError;
 use crate::ids::{ApiKeyId, FlowExecutionId, TaskExecutionId};
@@ -89,6 +92,20 @@ pub trait TenantTx {
         filter: &TaskExecutionFilter,
         by: CountBy,
     ) -> Result<Vec<(String, i64)>, RepoError>;
+
+    /// The organization's API keys, oldest first (revoked ones too).
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError>;
+
+    /// The organization's API keys, oldest first, locked until the unit of
+    /// work ends: of concurrent units that lock them, each sees what the
+    /// ones before it committed (so that a rule over all of them — never
+    /// revoke the last admin key — holds under concurrency).
+    fn lock_api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError>;
+
+    /// Marks a key revoked at `at` (a revoked key keeps its first time).
+    ///
+    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
+    fn revoke_api_key(&mut self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), RepoError>;
 
     /// Stores a flow execution as given. Its organization MUST be the
     /// unit's tenant.

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use flowexec_domain::{
-    Actor, ApiKeyCredentials, ApiKeyId, FlowExecution, FlowExecutionId, FlowName, Organization,
-    OrganizationId, OrganizationName, RecordedEvent, Role, TaskExecution, TaskExecutionEvent,
-    TaskExecutionId, TaskName,
+    Actor, ApiKeyCredentials, ApiKeyId, ApiKeyInfo, FlowExecution, FlowExecutionId, FlowName,
+    Organization, OrganizationId, OrganizationName, RecordedEvent, Role, TaskExecution,
+    TaskExecutionEvent, TaskExecutionId, TaskName,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -231,4 +231,27 @@ impl ApiKeyLookupRow {
                 .map_err(|_| corrupt("key hash", "not 32 bytes"))?,
         })
     }
+}
+
+/// A key as shown (no secret): `(id, organization_id, role, actor,
+/// created_at, revoked_at)`.
+pub(crate) type ApiKeyInfoTuple = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+pub(crate) fn api_key_info(row: ApiKeyInfoTuple) -> Result<ApiKeyInfo, DieselError> {
+    let (id, organization_id, role, actor, created_at, revoked_at) = row;
+    Ok(ApiKeyInfo {
+        id: ApiKeyId::from_uuid(id),
+        organization_id: OrganizationId::from_uuid(organization_id),
+        role: parse("role", &role)?,
+        actor: parse("actor", &actor)?,
+        created_at,
+        revoked_at,
+    })
 }

@@ -72,4 +72,21 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List an organization's keys, oldest first, revoked ones included
+    /// (never a secret).
+    List {
+        /// The organization's id.
+        #[arg(long, value_name = "ORG_ID")]
+        org: String,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: refused from then on (by running servers within
+    /// auth.key_cache_secs). An organization's last active admin key cannot
+    /// be revoked.
+    Revoke {
+        /// The key's id (the part after `fx_`, or its UUID).
+        key_id: String,
+    },
 }

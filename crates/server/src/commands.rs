@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
+use flowexec_domain::{Actor, ApiKeyId, ApiKeyInfo, OrganizationId, OrganizationName, Role};
 use flowexec_service::{Admin, IssuedKey, ServiceError};
 use serde_json::json;
 
@@ -41,6 +41,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 },
         } => create_key(&settings, &org, &role, &actor, json),
+        Command::Key {
+            command: KeyCommand::List { org, json },
+        } => list_keys(&settings, &org, json),
+        Command::Key {
+            command: KeyCommand::Revoke { key_id },
+        } => revoke_key(&settings, &key_id),
         Command::Serve => serve(&settings, &telemetry),
     }
 }
@@ -163,4 +169,63 @@ fn create_key(
             other => other.into(),
         })?;
     print_key(&key, as_json)
+}
+
+fn key_json(key: &ApiKeyInfo) -> serde_json::Value {
+    json!({
+        "key_id": key.id,
+        "organization_id": key.organization_id,
+        "role": key.role.as_str(),
+        "actor": key.actor.to_string(),
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    })
+}
+
+fn list_keys(settings: &Settings, org: &str, as_json: bool) -> anyhow::Result<()> {
+    let org: OrganizationId = org.parse().map_err(|e| anyhow::anyhow!("--org {e}"))?;
+    let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
+    let keys = with_store!(&store, s => Admin::new(s.clone()).list_api_keys(org))?;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let list: Vec<_> = keys.iter().map(key_json).collect();
+        writeln!(out, "{}", serde_json::Value::Array(list))?;
+    } else {
+        for key in &keys {
+            let state = key
+                .revoked_at
+                .map(|at| format!("revoked {}", at.format("%Y-%m-%dT%H:%M:%SZ")))
+                .unwrap_or_else(|| "active".to_owned());
+            writeln!(
+                out,
+                "{}  {:<6}  {:<15}  {}  {}",
+                key.id,
+                key.role.as_str(),
+                key.actor.to_string(),
+                key.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                state
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn revoke_key(settings: &Settings, key_id: &str) -> anyhow::Result<()> {
+    let text = key_id.trim_start_matches("fx_");
+    let text = text.split('_').next().unwrap_or(text);
+    let id: ApiKeyId = text
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{key_id:?} is not a key id"))?;
+    let store = open_store(settings, &Backend::from_settings(settings)?, Purpose::Admin)?;
+    let revoked = with_store!(&store, s => Admin::new(s.clone()).revoke_api_key(id)).map_err(
+        |e| match e {
+            ServiceError::NotFound => anyhow::anyhow!("no active key {id}"),
+            ServiceError::LastAdminKey => anyhow::anyhow!(
+                "key {id} is its organization's last active admin key; create another admin key first"
+            ),
+            other => other.into(),
+        },
+    )?;
+    writeln!(std::io::stdout().lock(), "{}", key_json(&revoked))?;
+    Ok(())
 }

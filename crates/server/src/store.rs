@@ -8,7 +8,9 @@ use anyhow::{bail, Context};
 use flowexec_api::ApiServices;
 use flowexec_domain::ports::{ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
-use flowexec_service::{Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness};
+use flowexec_service::{
+    ApiKeys, Authenticate, Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness,
+};
 
 use crate::settings::Settings;
 
@@ -155,16 +157,18 @@ pub fn services<S>(settings: &Settings, store: &S) -> ApiServices
 where
     S: ExecutionStore + DeploymentSecrets + ApiKeyRepository + HealthCheck + Clone + 'static,
 {
+    let auth: Arc<dyn Authenticate> = Arc::new(KeyAuthenticator::new(
+        store.clone(),
+        &KeyCacheSettings {
+            ttl: Duration::from_secs(settings.auth.key_cache_secs),
+            ..KeyCacheSettings::default()
+        },
+    ));
     ApiServices {
-        auth: Arc::new(KeyAuthenticator::new(
-            store.clone(),
-            &KeyCacheSettings {
-                ttl: Duration::from_secs(settings.auth.key_cache_secs),
-                ..KeyCacheSettings::default()
-            },
-        )),
         executions: Arc::new(Executions::new(store.clone())),
+        keys: Arc::new(ApiKeys::new(store.clone(), auth.clone())),
         readiness: Arc::new(StoreReadiness(store.clone())),
+        auth,
     }
 }
 

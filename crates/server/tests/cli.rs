@@ -159,6 +159,63 @@ fn org_create_and_key_create_print_one_json_object_with_a_working_key() -> TestR
 }
 
 #[test]
+fn key_list_shows_no_secret_and_key_revoke_keeps_the_last_admin_key() -> TestResult {
+    let db = TestDb::new()?;
+    let run = |args: &[&str]| flowexec(&db, &db.app_url(), args);
+    let output = run(&["org", "create", "acme", "--json"])?;
+    let org: Value = serde_json::from_slice(&output.stdout)?;
+    let org_id = org["organization_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let admin_id = org["key_id"].as_str().unwrap_or_default().to_owned();
+    let output = run(&[
+        "key", "create", "--org", &org_id, "--role", "read", "--json",
+    ])?;
+    let reader: Value = serde_json::from_slice(&output.stdout)?;
+    let reader_key = reader["api_key"].as_str().unwrap_or_default().to_owned();
+
+    let output = run(&["key", "list", "--org", &org_id, "--json"])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains(
+        reader_key
+            .trim_start_matches("fx_")
+            .split('_')
+            .nth(1)
+            .unwrap_or("x")
+    ));
+
+    // By the key itself or by its id.
+    let output = run(&["key", "revoke", &reader_key])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let revoked: Value = serde_json::from_slice(&output.stdout)?;
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let output = run(&["key", "revoke", &admin_id])?;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("last active admin key"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["key", "revoke", "123e4567-e89b-12d3-a456-426614174000"])?;
+    assert!(
+        stderr(&output).contains("no active key"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["key", "list", "--org", &org_id])?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("revoked") && text.contains("active"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
 fn migrating_postgresql_without_an_admin_url_is_refused_clearly() -> TestResult {
     let db = TestDb::new()?;
     let output = Command::new(env!("CARGO_BIN_EXE_flowexec"))

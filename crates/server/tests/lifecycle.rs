@@ -356,3 +356,60 @@ fn pages_neither_repeat_nor_skip_while_rows_come_and_go(kind: Kind) -> TestResul
 }
 
 on_both_backends!(pages_neither_repeat_nor_skip_while_rows_come_and_go);
+
+/// An admin issues a key over HTTP, the key works, the admin revokes it,
+/// and the same server refuses it at once (its verdict was cached).
+fn a_revoked_key_is_refused_at_once_by_the_server_that_revoked_it(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let admin = app.tenant(Role::Admin, Actor::System)?;
+    let (status, issued, _) = send(
+        app.client
+            .post(app.url("/api-keys"))
+            .bearer_auth(&admin.key)
+            .json(&json!({"role": "write"})),
+    )?;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let key = issued["key"].as_str().unwrap_or_default().to_owned();
+    one_task(&app, &key)?;
+    let (status, _, _) = send(
+        app.client
+            .delete(app.url(&format!(
+                "/api-keys/{}",
+                issued["id"].as_str().unwrap_or_default()
+            )))
+            .bearer_auth(&admin.key),
+    )?;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = send(
+        app.client
+            .get(app.url("/task-executions"))
+            .bearer_auth(&key),
+    )?;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("unauthorized"))
+    );
+    let stranger = app.tenant(Role::Admin, Actor::System)?;
+    let (_, listed, _) = send(
+        app.client
+            .get(app.url("/api-keys"))
+            .bearer_auth(&stranger.key),
+    )?;
+    let orgs: Vec<Value> = listed["api_keys"]
+        .as_array()
+        .map(|keys| keys.iter().map(|k| k["organization_id"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        orgs.len(),
+        2,
+        "the stranger's first key and the one it was given: {listed}"
+    );
+    assert!(
+        orgs.iter()
+            .all(|org| *org == json!(stranger.organization_id.to_string())),
+        "{listed}"
+    );
+    Ok(())
+}
+
+on_both_backends!(a_revoked_key_is_refused_at_once_by_the_server_that_revoked_it);

@@ -1,8 +1,9 @@
 //! Administration: organizations and API keys (the `flowexec` commands).
 
-use flowexec_domain::ports::{ApiKeyRepository, OrganizationRepository};
+use flowexec_domain::ports::{ApiKeyRepository, ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_domain::{
-    Actor, Clock, Organization, OrganizationId, OrganizationName, Role, SystemClock,
+    Actor, ApiKeyId, ApiKeyInfo, Clock, Organization, OrganizationId, OrganizationName, Role,
+    SystemClock, Tenant,
 };
 
 use crate::error::ServiceError;
@@ -88,5 +89,36 @@ impl<S: OrganizationRepository + ApiKeyRepository, C: Clock> Admin<S, C> {
         let (key, record) = keys::generate(organization_id, role, actor, self.clock.now());
         self.store.create_api_key(&record)?;
         Ok(key)
+    }
+}
+
+impl<S, C> Admin<S, C>
+where
+    S: OrganizationRepository + ApiKeyRepository + ExecutionStore,
+    C: Clock,
+{
+    /// The keys of an organization, oldest first, revoked ones included
+    /// (an organization without keys, or none at all, answers an empty
+    /// list).
+    pub fn list_api_keys(
+        &self,
+        organization_id: OrganizationId,
+    ) -> Result<Vec<ApiKeyInfo>, ServiceError> {
+        Ok(self
+            .store
+            .read(Tenant::new(organization_id), |tx| tx.api_keys())?)
+    }
+
+    /// Revokes an active key by its id alone, by the rule of
+    /// [`crate::revoke`]. [`ServiceError::NotFound`] when no active key has
+    /// this id (unknown, or already revoked).
+    pub fn revoke_api_key(&self, id: ApiKeyId) -> Result<ApiKeyInfo, ServiceError> {
+        let key = self.store.find_api_key(id)?.ok_or(ServiceError::NotFound)?;
+        crate::api_keys::revoke(
+            &self.store,
+            Tenant::new(key.organization_id),
+            id,
+            self.clock.now(),
+        )
     }
 }

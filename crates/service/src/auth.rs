@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use flowexec_domain::ports::ApiKeyRepository;
-use flowexec_domain::Principal;
+use flowexec_domain::{ApiKeyId, Principal, Role};
 
 use crate::error::ServiceError;
 use crate::key_cache::{KeyCache, Verdict};
@@ -20,6 +20,11 @@ pub trait Authenticate: Send + Sync + 'static {
     /// reached moments ago); `None` when the store must be asked. Never
     /// blocks, so the HTTP layer calls it before reading a request body.
     fn authenticate_cached(&self, key: &str) -> Option<Result<Principal, ServiceError>>;
+
+    /// Forgets what was verified of the key with this id: it was revoked,
+    /// and is refused from now on by this process (others: within the
+    /// cache's lifetime).
+    fn forget_key(&self, id: ApiKeyId);
 }
 
 /// How long verdicts are kept, and how many.
@@ -94,6 +99,19 @@ impl<K: ApiKeyRepository> Authenticate for KeyAuthenticator<K> {
             return Some(Err(ServiceError::Unauthorized));
         }
         self.cache.get(&keys::sha256(key)).map(verdict_result)
+    }
+
+    fn forget_key(&self, id: ApiKeyId) {
+        self.cache.forget(id);
+    }
+}
+
+/// [`ServiceError::Forbidden`] unless the principal's key is an admin key.
+pub fn require_admin(principal: &Principal) -> Result<(), ServiceError> {
+    if principal.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden { required: "admin" })
     }
 }
 

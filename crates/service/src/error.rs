@@ -33,6 +33,9 @@ pub enum ServiceError {
     /// size); the text says what is expected.
     #[error("{0}")]
     Invalid(String),
+    /// The key is its organization's last active admin key.
+    #[error("the last active admin key of an organization cannot be revoked")]
+    LastAdminKey,
     /// A list cursor that this deployment did not make for this query and
     /// organization (malformed, altered, or from another list).
     #[error("invalid cursor: {0}")]
@@ -57,6 +60,7 @@ impl From<RepoError> for ServiceError {
                 Self::PreconditionFailed { current_version }
             }
             RepoError::RetryRefused(refusal) => Self::RetryRefused(refusal),
+            RepoError::LastAdminKey => Self::LastAdminKey,
             RepoError::Unavailable(cause) => Self::Unavailable(cause),
             RepoError::Unknown(cause) => Self::Internal(cause),
         }

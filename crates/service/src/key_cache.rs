@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use flowexec_domain::Principal;
+use flowexec_domain::{ApiKeyId, Principal};
 
 /// The SHA-256 of a presented key.
 pub(crate) type KeyDigest = [u8; 32];
@@ -93,6 +93,15 @@ impl KeyCache {
             .ok()?
             .get(digest, self.ttl)
             .map(|()| Verdict::Invalid)
+    }
+
+    /// Forgets every valid verdict on the key with this id (it was revoked).
+    pub(crate) fn forget(&self, key_id: ApiKeyId) {
+        if let Ok(mut valid) = self.valid.write() {
+            valid
+                .map
+                .retain(|_, (principal, _)| principal.key_id != key_id);
+        }
     }
 
     pub(crate) fn put(&self, digest: KeyDigest, verdict: Verdict) {

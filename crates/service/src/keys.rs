@@ -24,6 +24,7 @@ pub struct IssuedKey {
     pub organization_id: OrganizationId,
     pub role: Role,
     pub actor: Actor,
+    pub created_at: DateTime<Utc>,
     pub plaintext: String,
 }
 
@@ -34,6 +35,7 @@ impl std::fmt::Debug for IssuedKey {
             .field("organization_id", &self.organization_id)
             .field("role", &self.role)
             .field("actor", &self.actor)
+            .field("created_at", &self.created_at)
             .field("plaintext", &"<redacted>")
             .finish()
     }
@@ -63,6 +65,7 @@ pub fn generate(
         organization_id,
         role,
         actor,
+        created_at,
         plaintext,
     };
     (issued, record)

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod api_keys;
 mod auth;
 mod cursor;
 mod error;
@@ -10,7 +11,8 @@ mod key_cache;
 pub mod keys;
 
 pub use admin::{Admin, CreatedOrganization};
-pub use auth::{require_write, Authenticate, KeyAuthenticator, KeyCacheSettings};
+pub use api_keys::{revoke, ApiKeys, KeyUseCases};
+pub use auth::{require_admin, require_write, Authenticate, KeyAuthenticator, KeyCacheSettings};
 pub use error::ServiceError;
 pub use executions::{
     ChangeRequest, Changed, ExecutionUseCases, Executions, Page, PageRequest, DEFAULT_PAGE,

@@ -15,8 +15,8 @@ use flowexec_domain::{
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, Authenticate, ChangeRequest, ExecutionUseCases, Executions, KeyAuthenticator,
-    KeyCacheSettings, PageRequest, ServiceError,
+    Admin, ApiKeys, Authenticate, ChangeRequest, ExecutionUseCases, Executions, KeyAuthenticator,
+    KeyCacheSettings, KeyUseCases, PageRequest, ServiceError,
 };
 use flowexec_testkit::TestSqlite;
 
@@ -46,7 +46,7 @@ fn now() -> DateTime<Utc> {
 
 /// The use cases over one fresh SQLite file, at a fixed time.
 struct World {
-    _db: TestSqlite,
+    db: TestSqlite,
     admin: Admin<SqliteStore, FixedClock>,
     auth: KeyAuthenticator<CountingKeys>,
     executions: Executions<SqliteStore, FixedClock>,
@@ -54,6 +54,11 @@ struct World {
 }
 
 impl World {
+    /// Another handle on the world's store.
+    fn executions_store(&self) -> SqliteStore {
+        self.db.open(2).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn new() -> anyhow::Result<Self> {
         Self::with_cache(KeyCacheSettings::default())
     }
@@ -67,7 +72,7 @@ impl World {
             lookups: lookups.clone(),
         };
         Ok(Self {
-            _db: db,
+            db,
             admin: Admin::with_clock(store.clone(), FixedClock(now())),
             auth: KeyAuthenticator::new(keys, &cache),
             executions: Executions::with_clock(store, FixedClock(now())),
@@ -733,5 +738,62 @@ fn of_sixteen_concurrent_retries_of_one_attempt_exactly_one_succeeds() -> TestRe
         }
     }
     assert_eq!(created, 1);
+    Ok(())
+}
+
+#[test]
+fn admins_issue_list_and_revoke_keys_and_a_revoked_key_is_refused_at_once() -> TestResult {
+    let world = World::new()?;
+    let store = world.executions_store();
+    let auth: Arc<dyn Authenticate> = Arc::new(KeyAuthenticator::new(
+        store.clone(),
+        &KeyCacheSettings::default(),
+    ));
+    let keys = ApiKeys::with_clock(store, FixedClock(now()), auth.clone());
+    let created = world
+        .admin
+        .create_organization(&OrganizationName::parse("acme")?)?;
+    let admin = auth.authenticate(&created.key.plaintext)?;
+    let issued = keys.create_key(&admin, Role::Read, None)?;
+    assert_eq!((issued.role, issued.actor), (Role::Read, Actor::System));
+    let reader = auth.authenticate(&issued.plaintext)?;
+    // Cached now: a revocation must still take effect at once here.
+    assert!(auth.authenticate_cached(&issued.plaintext).is_some());
+    for forbidden in [
+        keys.list_keys(&reader).map(|_| ()),
+        keys.create_key(&reader, Role::Admin, None).map(|_| ()),
+        keys.revoke_key(&reader, admin.key_id).map(|_| ()),
+    ] {
+        assert!(matches!(forbidden, Err(ServiceError::Forbidden { .. })));
+    }
+    let listed = keys.list_keys(&admin)?;
+    assert_eq!(listed.len(), 2);
+    let revoked = keys.revoke_key(&admin, issued.id)?;
+    assert_eq!(revoked.revoked_at, Some(now()));
+    assert!(matches!(
+        auth.authenticate(&issued.plaintext),
+        Err(ServiceError::Unauthorized)
+    ));
+    assert_eq!(
+        keys.revoke_key(&admin, issued.id)?,
+        revoked,
+        "revoking again answers it as it is"
+    );
+    // The last active admin key stays.
+    assert!(matches!(
+        keys.revoke_key(&admin, admin.key_id),
+        Err(ServiceError::LastAdminKey)
+    ));
+    // Another organization's key is missing to this one.
+    let stranger = world.principal(Role::Admin, Actor::System)?;
+    assert!(matches!(
+        keys.revoke_key(&stranger, admin.key_id),
+        Err(ServiceError::NotFound)
+    ));
+    assert_eq!(
+        keys.list_keys(&stranger)?.len(),
+        2,
+        "the stranger's own two keys"
+    );
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Flow and task executions on the wire.
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
 use flowexec_domain::{
-    FlowExecution, FlowExecutionDetail, FlowName, NewFlowExecution, NewTask, TaskExecution,
-    TaskName, TaskStatus,
+    FlowExecution, FlowExecutionDetail, FlowName, FlowStatus, NewFlowExecution, NewTask,
+    TaskExecution, TaskName, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -99,6 +101,30 @@ impl From<TaskExecution> for TaskExecutionBody {
     }
 }
 
+/// The status of a flow execution, derived from the latest attempt of each
+/// task (deleted ones left out): `failed` when one failed; else `completed`
+/// when every one completed; else `queued` when every one is queued (or
+/// none is left); else `running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatusBody {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl From<FlowStatus> for FlowStatusBody {
+    fn from(status: FlowStatus) -> Self {
+        match status {
+            FlowStatus::Queued => Self::Queued,
+            FlowStatus::Running => Self::Running,
+            FlowStatus::Completed => Self::Completed,
+            FlowStatus::Failed => Self::Failed,
+        }
+    }
+}
+
 /// A flow execution with its task executions (ordered by task name, then
 /// execution index).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -121,11 +147,21 @@ pub struct FlowExecutionBody {
     pub modified_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub status: FlowStatusBody,
+    /// How many tasks' latest attempts are in each status (every status
+    /// named).
+    pub task_counts: BTreeMap<String, usize>,
     pub task_executions: Vec<TaskExecutionBody>,
 }
 
 impl From<FlowExecutionDetail> for FlowExecutionBody {
     fn from(detail: FlowExecutionDetail) -> Self {
+        let status = detail.status().into();
+        let task_counts = detail
+            .task_counts()
+            .into_iter()
+            .map(|(status, n)| (status.as_str().to_owned(), n))
+            .collect();
         let FlowExecution {
             id,
             organization_id,
@@ -143,6 +179,8 @@ impl From<FlowExecutionDetail> for FlowExecutionBody {
             modified_by: modified_by.to_string(),
             created_at,
             updated_at,
+            status,
+            task_counts,
             task_executions: detail.task_executions.into_iter().map(Into::into).collect(),
         }
     }

@@ -2,14 +2,16 @@
 
 mod executions;
 mod health;
+mod keys;
 mod lifecycle;
 mod lists;
 mod problem;
 
 pub use executions::{
-    FlowExecutionBody, NewFlowExecutionBody, NewTaskBody, Status, TaskExecutionBody,
+    FlowExecutionBody, FlowStatusBody, NewFlowExecutionBody, NewTaskBody, Status, TaskExecutionBody,
 };
 pub use health::HealthBody;
+pub use keys::{ApiKeyBody, ApiKeyListBody, IssuedApiKeyBody, NewApiKeyBody, RoleBody};
 pub use lifecycle::{ChangeStatusBody, EventBody, EventPageBody, RetryBody, MAX_REASON_CHARS};
 pub use lists::{
     CountParams, CountsBody, EventParams, FlowExecutionPageBody, FlowExecutionSummaryBody,

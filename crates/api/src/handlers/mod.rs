@@ -1,5 +1,6 @@
 //! Routes and the request-level helpers shared by the handlers.
 
+pub(crate) mod api_keys;
 pub(crate) mod flow_executions;
 pub(crate) mod health;
 pub(crate) mod task_executions;
@@ -55,6 +56,17 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/task-executions/{id}/events")
             .get(task_executions::events)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/api-keys")
+            .get(api_keys::list)
+            .post(api_keys::create)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/api-keys/{id}")
+            .delete(api_keys::revoke)
             .finish(),
     )
     .service(Endpoint::new("/healthz").get(health::healthz).finish())

@@ -200,12 +200,12 @@ pub(crate) async fn retry(
     require_write(&principal)?;
     let id = parse_id::<TaskExecutionId>(&id)?;
     let if_match = if_match(req.headers());
-    let mut request = match json_body::read_optional(&req, payload, &settings).await? {
-        Some(body) => request_schema::command(body, RetryBody::into_command)?,
-        None => RetryBody::default()
-            .into_command()
-            .map_err(ApiError::validation)?,
-    };
+    // No body, or `null`: the defaults.
+    let body = json_body::read_optional(&req, payload, &settings)
+        .await?
+        .filter(|body| !body.is_null())
+        .unwrap_or_else(|| serde_json::json!({}));
+    let mut request = request_schema::command(body, RetryBody::into_command)?;
     request.if_match = if_match;
     let executions = executions.into_inner();
     let created = blocking::run(move || executions.retry(&principal, id, request)).await?;

@@ -18,8 +18,8 @@ use flowexec_domain::{
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions, KeyAuthenticator,
-    KeyCacheSettings, Page, PageRequest, Readiness, ServiceError, StoreReadiness,
+    Admin, ApiKeys, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions,
+    KeyAuthenticator, KeyCacheSettings, Page, PageRequest, Readiness, ServiceError, StoreReadiness,
 };
 use flowexec_testkit::TestSqlite;
 use serde_json::{json, Value};
@@ -37,6 +37,8 @@ pub struct World {
     pub services: ApiServices,
     pub write_key: String,
     pub read_key: String,
+    /// The organization's first key (role admin).
+    pub admin_key: String,
     /// An admin key of another organization.
     pub other_key: String,
     pub store: SqliteStore,
@@ -57,23 +59,33 @@ impl World {
                 .plaintext
         };
         let (write_key, read_key) = (key(Role::Write), key(Role::Read));
+        let admin_key = org.key.plaintext.clone();
         let other_key = admin
             .create_organization(&OrganizationName::parse("other").unwrap())
             .unwrap()
             .key
             .plaintext;
         Self {
-            services: ApiServices {
-                auth: Arc::new(KeyAuthenticator::new(
+            services: {
+                let auth: Arc<dyn Authenticate> = Arc::new(KeyAuthenticator::new(
                     store.clone(),
                     &KeyCacheSettings::default(),
-                )),
-                executions: Arc::new(Executions::with_clock(store.clone(), FixedClock(now()))),
-                readiness: Arc::new(StoreReadiness(store.clone())),
+                ));
+                ApiServices {
+                    executions: Arc::new(Executions::with_clock(store.clone(), FixedClock(now()))),
+                    keys: Arc::new(ApiKeys::with_clock(
+                        store.clone(),
+                        FixedClock(now()),
+                        auth.clone(),
+                    )),
+                    readiness: Arc::new(StoreReadiness(store.clone())),
+                    auth,
+                }
             },
             db,
             write_key,
             read_key,
+            admin_key,
             other_key,
             store,
         }
@@ -267,4 +279,9 @@ pub fn json_request(
         .insert_header(bearer(key))
         .insert_header(("Content-Type", "application/json"))
         .set_payload(body.to_string())
+}
+
+/// The principal of a key of the world.
+pub fn principal(world: &World, key: &str) -> Principal {
+    world.services.auth.authenticate(key).unwrap()
 }

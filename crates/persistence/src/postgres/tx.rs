@@ -1,24 +1,25 @@
 //! A unit of work on PostgreSQL: the [`TenantTx`] operations on one
 //! connection, inside a transaction confined to one tenant (`tenant.rs`).
 
+use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
-    FlowExecutionId, IfMatch, ListQuery, OrganizationId, RecordedEvent, RepoError, ResultWrite,
-    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId,
-    TaskName, Tenant,
+    ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail,
+    FlowExecutionFilter, FlowExecutionId, IfMatch, ListQuery, OrganizationId, RecordedEvent,
+    RepoError, ResultWrite, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter,
+    TaskExecutionId, TaskName, Tenant,
 };
 use uuid::Uuid;
 
 use crate::error::{connection_lost, StoreError};
 use crate::postgres::rows::{changed_row, ChangedRecord, ChangedTuple, NewEventRow};
 use crate::postgres::schema::{
-    flow_executions as fe, task_execution_events as ev, task_executions as te,
+    api_keys as ak, flow_executions as fe, task_execution_events as ev, task_executions as te,
 };
-use crate::rows::{EventRow, FlowExecutionRow, TaskExecutionRow};
+use crate::rows::{api_key_info, ApiKeyInfoTuple, EventRow, FlowExecutionRow, TaskExecutionRow};
 
 diesel::define_sql_function! {
     /// `flowexec_change_status(…)`: a status change's compare-and-set and its
@@ -84,6 +85,23 @@ impl<'t> PgTx<'t> {
 }
 
 diesel::alias!(te as newer: NewerAttempt);
+
+/// The columns of a key that may be shown.
+const KEY_INFO: (
+    ak::id,
+    ak::organization_id,
+    ak::role,
+    ak::actor,
+    ak::created_at,
+    ak::revoked_at,
+) = (
+    ak::id,
+    ak::organization_id,
+    ak::role,
+    ak::actor,
+    ak::created_at,
+    ak::revoked_at,
+);
 
 fn task_rows(
     conn: &mut PgConnection,
@@ -284,6 +302,63 @@ impl TenantTx for PgTx<'_> {
         }
         .map_err(StoreError::from);
         self.done(counts)
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError> {
+        let org = self.org();
+        let result = ak::table
+            .filter(ak::organization_id.eq(org))
+            .order((ak::created_at.asc(), ak::id.asc()))
+            .select(KEY_INFO)
+            .load::<ApiKeyInfoTuple>(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|rows| {
+                Ok(rows
+                    .into_iter()
+                    .map(api_key_info)
+                    .collect::<Result<_, _>>()?)
+            });
+        self.done(result)
+    }
+
+    fn lock_api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError> {
+        let org = self.org();
+        let result = ak::table
+            .filter(ak::organization_id.eq(org))
+            .order((ak::created_at.asc(), ak::id.asc()))
+            .select(KEY_INFO)
+            .for_update()
+            .load::<ApiKeyInfoTuple>(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|rows| {
+                Ok(rows
+                    .into_iter()
+                    .map(api_key_info)
+                    .collect::<Result<_, _>>()?)
+            });
+        self.done(result)
+    }
+
+    fn revoke_api_key(&mut self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        let org = self.org();
+        let key = ak::table
+            .filter(ak::organization_id.eq(org))
+            .filter(ak::id.eq(id.into_uuid()));
+        let result =
+            diesel::update(key.filter(ak::revoked_at.is_null()))
+                .set(ak::revoked_at.eq(at))
+                .execute(self.conn)
+                .and_then(|revoked| {
+                    // Nothing revoked: already revoked (keeping its time), or absent.
+                    Ok(revoked > 0
+                        || diesel::select(diesel::dsl::exists(key)).get_result(self.conn)?)
+                })
+                .map_err(StoreError::from);
+        if self.done(result)? {
+            Ok(())
+        } else {
+            Err(RepoError::NotFound)
+        }
     }
 
     fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {

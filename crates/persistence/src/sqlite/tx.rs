@@ -2,22 +2,26 @@
 //! inside one transaction (writes serialized by the store, see `mod.rs`).
 //! Every query filters by the tenant's organization.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
-    FlowExecutionId, ListQuery, OrganizationId, RecordedEvent, RepoError, StatusChange,
-    TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId, TaskName, Tenant,
+    ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail,
+    FlowExecutionFilter, FlowExecutionId, ListQuery, OrganizationId, RecordedEvent, RepoError,
+    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId,
+    TaskName, Tenant,
 };
 
 use super::rows::{
-    json_text, NewSqliteEventRow, NewSqliteFlowExecutionRow, NewSqliteTaskExecutionRow,
+    json_text, uuid, NewSqliteEventRow, NewSqliteFlowExecutionRow, NewSqliteTaskExecutionRow,
     SqliteEventRow, SqliteFlowExecutionRow, SqliteTaskExecutionRow,
 };
-use super::schema::{flow_executions as fe, task_execution_events as ev, task_executions as te};
+use super::schema::{
+    api_keys as ak, flow_executions as fe, task_execution_events as ev, task_executions as te,
+};
 use crate::error::StoreError;
-use crate::rows::{EventRow, FlowExecutionRow, TaskExecutionRow};
+use crate::rows::{api_key_info, EventRow, FlowExecutionRow, TaskExecutionRow};
 
 pub struct SqliteTx<'t> {
     conn: &'t mut SqliteConnection,
@@ -236,6 +240,62 @@ impl TenantTx for SqliteTx<'_> {
             .load(self.conn),
         };
         Ok(counts.map_err(StoreError::from)?)
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError> {
+        let rows = ak::table
+            .filter(ak::organization_id.eq(&self.org))
+            .order((ak::created_at.asc(), ak::id.asc()))
+            .select((
+                ak::id,
+                ak::organization_id,
+                ak::role,
+                ak::actor,
+                ak::created_at,
+                ak::revoked_at,
+            ))
+            .load::<(
+                String,
+                String,
+                String,
+                String,
+                DateTime<Utc>,
+                Option<DateTime<Utc>>,
+            )>(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, org, role, actor, created_at, revoked_at)| {
+                api_key_info((uuid(&id)?, uuid(&org)?, role, actor, created_at, revoked_at))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?)
+    }
+
+    /// Writes run one at a time (the store's write lock and `BEGIN
+    /// IMMEDIATE`): what a unit of work reads is locked until it ends.
+    fn lock_api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError> {
+        self.api_keys()
+    }
+
+    fn revoke_api_key(&mut self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        let key = ak::table
+            .filter(ak::organization_id.eq(&self.org))
+            .filter(ak::id.eq(id.to_string()));
+        let revoked = diesel::update(key.clone().filter(ak::revoked_at.is_null()))
+            .set(ak::revoked_at.eq(at))
+            .execute(self.conn)
+            .map_err(StoreError::from)?;
+        // Nothing revoked: already revoked (keeping its time), or absent.
+        let exists = revoked > 0
+            || diesel::select(diesel::dsl::exists(key))
+                .get_result(self.conn)
+                .map_err(StoreError::from)?;
+        if exists {
+            Ok(())
+        } else {
+            Err(RepoError::NotFound)
+        }
     }
 
     fn insert_flow_execution(&mut self, flow: &FlowExecution) -> Result<(), RepoError> {
