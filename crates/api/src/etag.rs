@@ -29,9 +29,14 @@ pub(crate) fn if_match(headers: &HeaderMap) -> IfMatch {
             if tag == "*" {
                 return IfMatch::Any;
             }
+            // Exactly the tags issued: `"N"`, N a positive decimal integer
+            // without sign or leading zero (so `"03"` is not `"3"`).
             let version = tag
                 .strip_prefix('"')
                 .and_then(|t| t.strip_suffix('"'))
+                .filter(|t| {
+                    t.bytes().all(|b| b.is_ascii_digit()) && !t.starts_with('0') && !t.is_empty()
+                })
                 .and_then(|t| t.parse::<i64>().ok());
             versions.extend(version);
         }
@@ -65,6 +70,9 @@ mod tests {
             parse(&["\"3\", W/\"4\"", "\"abc\"", "\"5\""]),
             IfMatch::Versions(vec![3, 5])
         );
-        assert_eq!(parse(&["3", "\"3"]), IfMatch::Versions(vec![]));
+        assert_eq!(
+            parse(&["3", "\"3", "\"03\"", "\"+3\"", "\"-1\""]),
+            IfMatch::Versions(vec![])
+        );
     }
 }

@@ -135,7 +135,9 @@ fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
                 }
                 ValidationErrorKind::Pattern { pattern } => format!("must match {pattern}"),
                 ValidationErrorKind::Enum { options } => format!("must be one of {options}"),
-                _ => error.to_string(),
+                // Not `error.to_string()`: it quotes the value, which may be
+                // as long as the body.
+                other => format!("violates the schema's `{}`", other.keyword()),
             };
             errors.push(FieldError {
                 field: field(at, None),

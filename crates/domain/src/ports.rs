@@ -35,6 +35,13 @@ pub trait TenantTx {
     /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
     fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError>;
 
+    /// The task execution with this id, locked until the unit of work ends
+    /// (a change by another unit waits for it), for a decision that the
+    /// row must not change under.
+    ///
+    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
+    fn lock_task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError>;
+
     /// The flow execution with its task executions, by task name then
     /// execution index.
     ///

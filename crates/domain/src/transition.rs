@@ -163,17 +163,23 @@ impl StatusChange {
 
     /// Whether `row`, whose latest event is `last`, is what this very change
     /// left behind: the same status, the same output or error, and an event
-    /// to that status with the same reason. A client repeating a change
-    /// whose answer it lost gets a success, and nothing is recorded twice.
+    /// to that status by the same actor with the same reason (a delete
+    /// carries no payload: any reason); with `If-Match`, the row's version
+    /// must be the one right after a version it named. A client repeating a
+    /// change whose answer it lost gets a success, and nothing is recorded
+    /// twice; another actor, or another payload, gets the refusal.
     pub fn repeats(&self, row: &TaskExecution, last: Option<&TaskExecutionEvent>) -> bool {
         let same_result = match &self.result {
             ResultWrite::Keep => true,
             ResultWrite::Output(output) => row.output == *output,
             ResultWrite::Error(error) => row.error == *error,
         };
-        row.status == self.to
-            && same_result
-            && last.is_some_and(|event| event.to == self.to && event.reason == self.reason)
+        let same_event = last.is_some_and(|event| {
+            event.to == self.to
+                && event.actor == self.modified_by
+                && (self.to == TaskStatus::Deleted || event.reason == self.reason)
+        });
+        row.status == self.to && same_result && same_event && self.if_match.matches(row.version - 1)
     }
 
     /// What a refusal of the store means, given the row as it is and its
@@ -429,11 +435,27 @@ mod tests {
     }
 
     #[test]
+    fn another_actor_or_an_if_match_of_another_version_is_no_repeat() {
+        let mut done = queued();
+        done.status = TaskStatus::Running;
+        done.version = 2;
+        let start = |actor| Transition::Start.plan(done.id, actor, None, at(4));
+        let mut last = event(TaskStatus::Running, None);
+        last.actor = Actor::Integration;
+        assert!(start(Actor::Integration).repeats(&done, Some(&last)));
+        assert!(!start(Actor::System).repeats(&done, Some(&last)));
+        let named = |versions| start(Actor::Integration).if_match(IfMatch::Versions(versions));
+        assert!(named(vec![1]).repeats(&done, Some(&last)));
+        assert!(!named(vec![2]).repeats(&done, Some(&last)));
+    }
+
+    #[test]
     fn deleting_twice_is_a_repeat() {
         let mut deleted = queued();
         deleted.status = TaskStatus::Deleted;
         let delete = Transition::Delete.plan(deleted.id, Actor::System, None, at(3));
-        let last = event(TaskStatus::Deleted, None);
+        // Deleted with a reason through PATCH, deleted again through DELETE.
+        let last = event(TaskStatus::Deleted, Some("obsolete"));
         assert!(delete.repeats(&deleted, Some(&last)));
         assert!(!delete.repeats(&deleted, None));
     }

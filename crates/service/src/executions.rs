@@ -325,7 +325,9 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         require_write(principal)?;
         let at = self.clock.now();
         let created = self.store.in_tenant(principal.tenant(), |tx| {
-            let attempt = tx.task_execution(id)?;
+            // Locked: neither its status nor its version may change
+            // between this check and the new attempt.
+            let attempt = tx.lock_task_execution(id)?;
             if !request.if_match.matches(attempt.version) {
                 return Err(RepoError::PreconditionFailed {
                     current_version: attempt.version,

@@ -67,6 +67,10 @@ pub(crate) struct KeyCache {
     ttl: Duration,
     valid: RwLock<Entries<Principal>>,
     invalid: RwLock<Entries<()>>,
+    /// Keys revoked in this process in the last `ttl`: a verdict reached
+    /// from a read made before the revocation committed must not be cached
+    /// after it.
+    revoked: RwLock<HashMap<ApiKeyId, Instant>>,
 }
 
 impl KeyCache {
@@ -76,6 +80,7 @@ impl KeyCache {
             ttl,
             valid: RwLock::new(Entries::new(capacity)),
             invalid: RwLock::new(Entries::new(capacity)),
+            revoked: RwLock::new(HashMap::new()),
         }
     }
 
@@ -95,8 +100,14 @@ impl KeyCache {
             .map(|()| Verdict::Invalid)
     }
 
-    /// Forgets every valid verdict on the key with this id (it was revoked).
+    /// Forgets every valid verdict on the key with this id (it was
+    /// revoked), and refuses to take a new one for the cache's lifetime.
     pub(crate) fn forget(&self, key_id: ApiKeyId) {
+        if let Ok(mut revoked) = self.revoked.write() {
+            let ttl = self.ttl;
+            revoked.retain(|_, at| at.elapsed() < ttl);
+            revoked.insert(key_id, Instant::now());
+        }
         if let Ok(mut valid) = self.valid.write() {
             valid
                 .map
@@ -104,11 +115,23 @@ impl KeyCache {
         }
     }
 
+    fn recently_revoked(&self, key_id: ApiKeyId) -> bool {
+        self.revoked
+            .read()
+            .map(|revoked| {
+                revoked
+                    .get(&key_id)
+                    .is_some_and(|at| at.elapsed() < self.ttl)
+            })
+            .unwrap_or(true)
+    }
+
     pub(crate) fn put(&self, digest: KeyDigest, verdict: Verdict) {
         if self.ttl.is_zero() {
             return;
         }
         match verdict {
+            Verdict::Valid(principal) if self.recently_revoked(principal.key_id) => {}
             Verdict::Valid(principal) => {
                 if let Ok(mut valid) = self.valid.write() {
                     valid.put(digest, principal, self.ttl);
@@ -140,6 +163,18 @@ mod tests {
 
     fn digest(n: u8) -> KeyDigest {
         [n; 32]
+    }
+
+    #[test]
+    fn a_revoked_key_is_forgotten_and_not_cached_again() {
+        let cache = KeyCache::new(Duration::from_secs(60), 10);
+        let who = principal();
+        cache.put(digest(1), Verdict::Valid(who));
+        cache.forget(who.key_id);
+        assert_eq!(cache.get(&digest(1)), None);
+        // A verdict from a lookup made before the revocation arrives late.
+        cache.put(digest(1), Verdict::Valid(who));
+        assert_eq!(cache.get(&digest(1)), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use flowexec_domain::{
     Actor, Attempts, CountBy, FlowExecution, FlowExecutionFilter, FlowExecutionId, FlowName, Order,
     TaskExecutionFilter, TaskName, TaskStatus, TimeRange,
@@ -196,7 +196,12 @@ impl Problems {
         self.parse(name, value, |v| {
             // RFC 3339 allows a lower-case `t` and `z`.
             DateTime::parse_from_rfc3339(&v.to_ascii_uppercase())
-                .map(|t| t.with_timezone(&Utc))
+                // To the microsecond, as both stores keep times.
+                .map(|t| {
+                    let t = t.with_timezone(&Utc);
+                    t.duration_trunc(chrono::TimeDelta::microseconds(1))
+                        .unwrap_or(t)
+                })
                 .map_err(|_| "must be an RFC 3339 time, e.g. 2026-11-29T10:00:00Z")
         })
     }
@@ -282,7 +287,13 @@ impl TaskListParams {
         let statuses = problems
             .parse("status", self.status.as_ref(), |list| {
                 list.split(',')
-                    .map(|s| TaskStatus::from_str(s.trim()).map_err(|e| format!("{s:?}: {e}")))
+                    .map(|s| {
+                        TaskStatus::from_str(s.trim()).map_err(|e| {
+                            // Quote at most a short prefix of what was sent.
+                            let shown: String = s.chars().take(32).collect();
+                            format!("{shown:?}: {e}")
+                        })
+                    })
                     .collect::<Result<Vec<_>, _>>()
             })
             .unwrap_or_default();

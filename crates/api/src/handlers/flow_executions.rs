@@ -157,8 +157,5 @@ pub(crate) async fn tasks(
         )?)
     })
     .await?;
-    Ok(web::Json(TaskExecutionPageBody {
-        task_executions: found.items.into_iter().map(Into::into).collect(),
-        next_cursor: found.next_cursor,
-    }))
+    Ok(web::Json(super::task_page(found)))
 }

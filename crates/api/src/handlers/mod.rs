@@ -198,3 +198,13 @@ pub(crate) fn page(limit: Option<usize>, cursor: Option<String>) -> PageRequest 
         cursor,
     }
 }
+
+/// A page of task executions as its body.
+pub(crate) fn task_page(
+    page: flowexec_service::Page<flowexec_domain::TaskExecution>,
+) -> flowexec_wire::TaskExecutionPageBody {
+    flowexec_wire::TaskExecutionPageBody {
+        task_executions: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }
+}

@@ -294,10 +294,7 @@ pub(crate) async fn list(
         )?)
     })
     .await?;
-    Ok(web::Json(TaskExecutionPageBody {
-        task_executions: found.items.into_iter().map(Into::into).collect(),
-        next_cursor: found.next_cursor,
-    }))
+    Ok(web::Json(super::task_page(found)))
 }
 
 /// Count task executions.

@@ -72,6 +72,45 @@ impl<'t> PgTx<'t> {
         result.map_err(RepoError::from)
     }
 
+    /// One task execution of the tenant, locked `FOR UPDATE` if asked.
+    fn task_row(&mut self, id: TaskExecutionId, lock: bool) -> Result<TaskExecution, RepoError> {
+        let org = self.org();
+        let query = te::table
+            .filter(te::organization_id.eq(org))
+            .filter(te::id.eq(id.into_uuid()))
+            .select(TaskExecutionRow::as_select());
+        let row = if lock {
+            query.for_update().first(self.conn)
+        } else {
+            query.first(self.conn)
+        };
+        let result = row
+            .map_err(StoreError::from)
+            .and_then(|row| Ok(TaskExecution::try_from(row)?));
+        self.done(result)
+    }
+
+    /// The tenant's keys, oldest first, locked `FOR UPDATE` if asked.
+    fn key_rows(&mut self, lock: bool) -> Result<Vec<ApiKeyInfo>, RepoError> {
+        let org = self.org();
+        let query = ak::table
+            .filter(ak::organization_id.eq(org))
+            .order((ak::created_at.asc(), ak::id.asc()))
+            .select(KEY_INFO);
+        let rows = if lock {
+            query.for_update().load::<ApiKeyInfoTuple>(self.conn)
+        } else {
+            query.load::<ApiKeyInfoTuple>(self.conn)
+        };
+        let result = rows.map_err(StoreError::from).and_then(|rows| {
+            Ok(rows
+                .into_iter()
+                .map(api_key_info)
+                .collect::<Result<_, _>>()?)
+        });
+        self.done(result)
+    }
+
     /// Rows handed to a unit of work must belong to its tenant.
     fn own(&self, organization_id: OrganizationId) -> Result<(), RepoError> {
         if organization_id == self.tenant.organization_id() {
@@ -121,16 +160,11 @@ fn task_rows(
 
 impl TenantTx for PgTx<'_> {
     fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
-        let org = self.org();
-        let result = (|| {
-            let row = te::table
-                .filter(te::organization_id.eq(org))
-                .filter(te::id.eq(id.into_uuid()))
-                .select(TaskExecutionRow::as_select())
-                .first(self.conn)?;
-            Ok(TaskExecution::try_from(row)?)
-        })();
-        self.done(result)
+        self.task_row(id, false)
+    }
+
+    fn lock_task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
+        self.task_row(id, true)
     }
 
     fn flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecutionDetail, RepoError> {
@@ -305,38 +339,11 @@ impl TenantTx for PgTx<'_> {
     }
 
     fn api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError> {
-        let org = self.org();
-        let result = ak::table
-            .filter(ak::organization_id.eq(org))
-            .order((ak::created_at.asc(), ak::id.asc()))
-            .select(KEY_INFO)
-            .load::<ApiKeyInfoTuple>(self.conn)
-            .map_err(StoreError::from)
-            .and_then(|rows| {
-                Ok(rows
-                    .into_iter()
-                    .map(api_key_info)
-                    .collect::<Result<_, _>>()?)
-            });
-        self.done(result)
+        self.key_rows(false)
     }
 
     fn lock_api_keys(&mut self) -> Result<Vec<ApiKeyInfo>, RepoError> {
-        let org = self.org();
-        let result = ak::table
-            .filter(ak::organization_id.eq(org))
-            .order((ak::created_at.asc(), ak::id.asc()))
-            .select(KEY_INFO)
-            .for_update()
-            .load::<ApiKeyInfoTuple>(self.conn)
-            .map_err(StoreError::from)
-            .and_then(|rows| {
-                Ok(rows
-                    .into_iter()
-                    .map(api_key_info)
-                    .collect::<Result<_, _>>()?)
-            });
-        self.done(result)
+        self.key_rows(true)
     }
 
     fn revoke_api_key(&mut self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), RepoError> {

@@ -90,6 +90,12 @@ impl TenantTx for SqliteTx<'_> {
         Ok(task_row(self.conn, &self.org, &id.to_string())?)
     }
 
+    /// Writes run one at a time (the store's write lock and `BEGIN
+    /// IMMEDIATE`): what a unit of work reads is locked until it ends.
+    fn lock_task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
+        self.task_execution(id)
+    }
+
     fn flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecutionDetail, RepoError> {
         let id = id.to_string();
         let row = fe::table
@@ -343,7 +349,7 @@ impl TenantTx for SqliteTx<'_> {
             return Ok(ChangeOutcome::Refused(before));
         }
         let after = change.applied_to(&before);
-        diesel::update(
+        let updated = diesel::update(
             te::table
                 .filter(te::organization_id.eq(&self.org))
                 .filter(te::id.eq(&id))
@@ -362,6 +368,11 @@ impl TenantTx for SqliteTx<'_> {
         ))
         .execute(self.conn)
         .map_err(StoreError::from)?;
+        if updated != 1 {
+            return Err(RepoError::Unknown(anyhow::anyhow!(
+                "a status change read under the write lock matched {updated} rows"
+            )));
+        }
         self.insert_events(&[change.event(before.status)])?;
         Ok(ChangeOutcome::Changed(after))
     }
