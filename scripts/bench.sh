@@ -24,6 +24,10 @@
 #  8. The transition benchmark (scripts/bench/transitions.sh): queued →
 #     running → completed on 100,000 tasks, many clients, both stores, with
 #     a same-run pgbench floor replaying the same SQL.
+#  9. The list benchmark (scripts/bench/lists.sh): at 1,000,000 task
+#     executions, the first page against a page 100,000 rows deep, counts
+#     for a flow of 1,000 tasks and an organization of 100,000, and the
+#     plan of every list query shape.
 #
 # Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2), BENCH_STALLED
@@ -292,3 +296,4 @@ Hostile clients (401 medians over 2000 fresh keys each, then one repeated key ea
 REPORT
 
 scripts/bench/transitions.sh
+scripts/bench/lists.sh
