@@ -291,8 +291,15 @@ fn head_answers_like_get_without_a_body_and_405_names_the_allowed_methods() -> T
             .headers()
             .get("allow")
             .and_then(|v| v.to_str().ok()),
-        Some("POST")
+        Some("GET, HEAD, POST")
     );
+    // A list answers HEAD like GET, too.
+    let response = client
+        .head(server.url("/flow-executions"))
+        .bearer_auth(&key)
+        .send()?;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(response.bytes()?.is_empty());
     let response = client.post(server.url("/healthz")).send()?;
     assert_eq!(
         response
