@@ -29,13 +29,6 @@ pub struct TimeRange {
     pub before: Option<DateTime<Utc>>,
 }
 
-impl TimeRange {
-    pub fn contains(&self, time: DateTime<Utc>) -> bool {
-        self.after.is_none_or(|after| time > after)
-            && self.before.is_none_or(|before| time < before)
-    }
-}
-
 /// Which attempts of each task a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Attempts {
@@ -98,18 +91,6 @@ pub struct ListQuery<F> {
     pub limit: usize,
 }
 
-impl Position {
-    /// Whether a row at `(created_at, id)` comes after this position in
-    /// `order`.
-    pub fn precedes(&self, order: Order, created_at: DateTime<Utc>, id: Uuid) -> bool {
-        let key = (created_at, id);
-        match order {
-            Order::OldestFirst => key > (self.created_at, self.id),
-            Order::NewestFirst => key < (self.created_at, self.id),
-        }
-    }
-}
-
 /// What counts are grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountBy {
@@ -121,24 +102,6 @@ pub enum CountBy {
 mod tests {
     use super::*;
 
-    fn at(second: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(second, 0).unwrap_or_default()
-    }
-
-    #[test]
-    fn a_position_orders_by_time_then_id_in_either_direction() {
-        let (low, high) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let here = Position {
-            created_at: at(10),
-            id: low,
-        };
-        assert!(here.precedes(Order::OldestFirst, at(10), high));
-        assert!(here.precedes(Order::OldestFirst, at(11), Uuid::nil()));
-        assert!(!here.precedes(Order::OldestFirst, at(10), low));
-        assert!(here.precedes(Order::NewestFirst, at(9), high));
-        assert!(!here.precedes(Order::NewestFirst, at(10), high));
-    }
-
     #[test]
     fn deleted_rows_are_shown_only_when_asked_for() {
         let default = TaskExecutionFilter::default();
@@ -149,16 +112,5 @@ mod tests {
             ..TaskExecutionFilter::default()
         };
         assert_eq!(deleted.shown_statuses(), [TaskStatus::Deleted]);
-    }
-
-    #[test]
-    fn time_ranges_are_open_at_both_ends() {
-        let range = TimeRange {
-            after: Some(at(1)),
-            before: Some(at(3)),
-        };
-        assert!(range.contains(at(2)));
-        assert!(!range.contains(at(1)) && !range.contains(at(3)));
-        assert!(TimeRange::default().contains(at(0)));
     }
 }
