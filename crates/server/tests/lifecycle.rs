@@ -2,18 +2,23 @@
 //! moved through its whole life by each role that may, refused to the roles
 //! that may not and to another organization; and races — concurrent
 //! conflicting changes and concurrent retries — proven with threads behind
-//! a barrier.
+//! a barrier; and the lifecycle model (`flowexec_testkit::model`) run over
+//! HTTP.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use flowexec_domain::{Actor, Role};
+use flowexec_domain::{Actor, Role, TaskStatus};
+use flowexec_testkit::model::{self, ChangeAnswer, Observed, RetryAnswer, Subject};
+use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use reqwest::blocking::RequestBuilder;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{Kind, TestApp, TestResult};
+use uuid::Uuid;
 
 fn send(request: RequestBuilder) -> anyhow::Result<(StatusCode, Value, Option<String>)> {
     let response = request.send()?;
@@ -156,7 +161,7 @@ fn other_roles_and_organizations_cannot_change_a_task(kind: Kind) -> TestResult 
         assert_eq!(status, StatusCode::OK, "{role} may read the history");
     }
     let stranger = app.tenant(Role::Admin, Actor::System)?;
-    let missing = uuid::Uuid::new_v4().to_string();
+    let missing = Uuid::new_v4().to_string();
     for target in [&id, &missing] {
         let (status, body, _) = send(patch(
             &app,
@@ -413,3 +418,225 @@ fn a_revoked_key_is_refused_at_once_by_the_server_that_revoked_it(kind: Kind) ->
 }
 
 on_both_backends!(a_revoked_key_is_refused_at_once_by_the_server_that_revoked_it);
+
+/// The lifecycle model of `flowexec_testkit::model` over HTTP: each use is
+/// one request, as a client sends it; each case has an organization of its
+/// own on one server.
+struct OverHttp<'a> {
+    app: &'a TestApp,
+    key: String,
+}
+
+fn observed(body: &Value) -> Result<Observed, String> {
+    let task: Observed = (|| {
+        Some(Observed {
+            id: body["id"].as_str()?.parse().ok()?,
+            flow_execution_id: body["flow_execution_id"].as_str()?.parse().ok()?,
+            task_name: body["task_name"].as_str()?.to_owned(),
+            execution_index: i32::try_from(body["execution_index"].as_i64()?).ok()?,
+            status: body["status"].as_str()?.parse().ok()?,
+            output: Some(body["output"].clone()).filter(|v| !v.is_null()),
+            error: Some(body["error"].clone()).filter(|v| !v.is_null()),
+            version: None,
+            created_at: body["created_at"].as_str()?.parse().ok()?,
+        })
+    })()
+    .ok_or_else(|| format!("not a task execution: {body}"))?;
+    Ok(task)
+}
+
+impl OverHttp<'_> {
+    /// Sends; `expected` statuses answer the body (with the version from the
+    /// `ETag` when there is one), any other is an error.
+    fn call(
+        &self,
+        request: RequestBuilder,
+        expected: &[StatusCode],
+    ) -> Result<(StatusCode, Value, Option<i64>), String> {
+        let (status, body, etag) =
+            send(request.bearer_auth(&self.key)).map_err(|e| e.to_string())?;
+        if !expected.contains(&status) {
+            return Err(format!("{status}: {body}"));
+        }
+        let version = etag.and_then(|tag| tag.trim_matches('"').parse().ok());
+        Ok((status, body, version))
+    }
+
+    fn task(&self, request: RequestBuilder, expected: StatusCode) -> Result<Observed, String> {
+        let (_, body, version) = self.call(request, &[expected])?;
+        let mut task = observed(&body)?;
+        task.version = Some(version.ok_or("no ETag")?);
+        Ok(task)
+    }
+
+    fn change_answer(&self, request: RequestBuilder) -> Result<ChangeAnswer, String> {
+        let (status, body, version) =
+            self.call(request, &[StatusCode::OK, StatusCode::CONFLICT])?;
+        if status == StatusCode::CONFLICT {
+            return match (body["code"].as_str(), body["current_status"].as_str()) {
+                (Some("invalid_transition"), Some(current)) => Ok(ChangeAnswer::Refused {
+                    current: current.parse().map_err(|e| format!("{e}"))?,
+                }),
+                _ => Err(format!("409: {body}")),
+            };
+        }
+        let mut task = observed(&body)?;
+        task.version = Some(version.ok_or("no ETag")?);
+        Ok(ChangeAnswer::Done(task))
+    }
+
+    /// Every page of `path` (a query string included).
+    fn pages(&self, path: &str) -> Result<Vec<Value>, String> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = self.app.client.get(self.app.url(path));
+            if let Some(cursor) = &cursor {
+                request = request.query(&[("cursor", cursor)]);
+            }
+            let (_, body, _) = self.call(request, &[StatusCode::OK])?;
+            items.extend(
+                body["task_executions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            match body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+impl Subject for OverHttp<'_> {
+    fn create(&mut self, flow_name: &str, tasks: usize) -> Result<Vec<Observed>, String> {
+        let tasks: Vec<Value> = (0..tasks)
+            .map(|i| json!({"task_name": format!("t{i}"), "input": i}))
+            .collect();
+        let (_, body, _) = self.call(
+            self.app
+                .client
+                .post(self.app.url("/flow-executions"))
+                .json(&json!({"flow_name": flow_name, "tasks": tasks})),
+            &[StatusCode::CREATED],
+        )?;
+        body["task_executions"]
+            .as_array()
+            .ok_or_else(|| format!("no task executions: {body}"))?
+            .iter()
+            .map(observed)
+            .collect()
+    }
+
+    fn change(
+        &mut self,
+        id: Uuid,
+        to: TaskStatus,
+        payload: Option<Value>,
+    ) -> Result<ChangeAnswer, String> {
+        let mut body = json!({"status": to});
+        match (to, payload) {
+            (TaskStatus::Completed, Some(output)) => body["output"] = output,
+            (TaskStatus::Failed, Some(error)) => body["error"] = error,
+            _ => {}
+        }
+        self.change_answer(
+            self.app
+                .client
+                .patch(self.app.url(&format!("/task-executions/{id}")))
+                .json(&body),
+        )
+    }
+
+    fn delete(&mut self, id: Uuid) -> Result<ChangeAnswer, String> {
+        self.change_answer(
+            self.app
+                .client
+                .delete(self.app.url(&format!("/task-executions/{id}"))),
+        )
+    }
+
+    fn retry(&mut self, id: Uuid) -> Result<RetryAnswer, String> {
+        let (status, body, version) = self.call(
+            self.app
+                .client
+                .post(self.app.url(&format!("/task-executions/{id}/retries"))),
+            &[StatusCode::CREATED, StatusCode::CONFLICT],
+        )?;
+        if status == StatusCode::CREATED {
+            let mut task = observed(&body)?;
+            task.version = Some(version.ok_or("no ETag")?);
+            return Ok(RetryAnswer::Created(task));
+        }
+        let latest = body["latest_execution_index"].as_i64();
+        let current = body["current_status"].as_str();
+        match (body["code"].as_str(), latest, current) {
+            (Some("retry_not_allowed"), Some(latest), None) => Ok(RetryAnswer::Superseded {
+                latest_execution_index: i32::try_from(latest).map_err(|e| e.to_string())?,
+            }),
+            (Some("retry_not_allowed"), None, Some(status)) => Ok(RetryAnswer::NotFinished {
+                status: status.parse().map_err(|e| format!("{e}"))?,
+            }),
+            _ => Err(format!("409: {body}")),
+        }
+    }
+
+    fn get(&mut self, id: Uuid) -> Result<Observed, String> {
+        self.task(
+            self.app
+                .client
+                .get(self.app.url(&format!("/task-executions/{id}"))),
+            StatusCode::OK,
+        )
+    }
+
+    fn list(&mut self, statuses: &[TaskStatus], limit: usize) -> Result<Vec<Observed>, String> {
+        let mut path = format!("/task-executions?order=oldest&limit={limit}");
+        if let Some(status) = statuses.first() {
+            path.push_str(&format!("&status={status}"));
+        }
+        self.pages(&path)?.iter().map(observed).collect()
+    }
+
+    fn count_by_status(&mut self) -> Result<BTreeMap<String, i64>, String> {
+        let (_, body, _) = self.call(
+            self.app
+                .client
+                .get(self.app.url("/task-executions/counts?group_by=status")),
+            &[StatusCode::OK],
+        )?;
+        serde_json::from_value(body["counts"].clone()).map_err(|e| format!("{e}: {body}"))
+    }
+}
+
+/// Fewer cases than the use-case run (each step is a request):
+/// `FLOWEXEC_HTTP_MODEL_CASES`, default 48.
+fn the_api_follows_the_lifecycle_model(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let cases = std::env::var("FLOWEXEC_HTTP_MODEL_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(48);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&model::steps(30), |steps| {
+            let tenant = app
+                .tenant(Role::Write, Actor::Integration)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            model::run(
+                &mut OverHttp {
+                    app: &app,
+                    key: tenant.key,
+                },
+                steps,
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+on_both_backends!(the_api_follows_the_lifecycle_model);

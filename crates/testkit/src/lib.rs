@@ -2,6 +2,8 @@
 
 #[cfg(feature = "postgres")]
 mod db;
+#[cfg(feature = "model")]
+pub mod model;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
