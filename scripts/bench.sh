@@ -22,8 +22,9 @@
 #     1 MiB body refused for a junk key (against one parsed and refused
 #     with 422), and /healthz while BENCH_STALLED stalled bodies are held.
 #  8. The transition benchmark (scripts/bench/transitions.sh): queued →
-#     running → completed on 100,000 tasks, many clients, both stores, with
-#     a same-run pgbench floor replaying the same SQL.
+#     running → completed on 100,000 tasks, many clients, both stores,
+#     through the store and as PATCH over HTTP, with a same-run pgbench
+#     floor replaying the same SQL.
 #  9. The list benchmark (scripts/bench/lists.sh): at 1,000,000 task
 #     executions, the first page against a page 100,000 rows deep, counts
 #     for a flow of 1,000 tasks and an organization of 100,000, and the

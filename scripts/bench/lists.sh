@@ -44,18 +44,8 @@ p50() {
     awk '$1 == "50%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }'
 }
 
-start_server() {
-  FLOWEXEC__SERVER__BIND=127.0.0.1:$port FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
-    "$@" "$bin" serve >"$work/server.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 200); do
-    curl -fs "$base/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$server" 2>/dev/null || die "the server did not start; see $work/server.log"
-    sleep 0.1
-  done
-  die "the server did not become ready"
-}
-trap 'kill "${server:-0}" 2>/dev/null || true; stop_throwaway_postgres' EXIT
+start_server() { start_flowexec "$port" "$work/server.log" "$@"; }
+trap 'stop_flowexec; stop_throwaway_postgres' EXIT
 
 # The cursor of the page that starts `depth` rows into the list.
 deep_cursor() {
@@ -152,7 +142,7 @@ seq_scans=$(grep -c 'Seq Scan' "$plans" || true)
 log "PostgreSQL: measuring (wrk, $connections connections, ${seconds}s per URL)"
 start_server
 pg=$(measure "$big_key" "$small_key" "$flow")
-kill "$server"; wait "$server" 2>/dev/null || true
+stop_flowexec
 "$PSQL" -X -q -d "$PG_SUPERUSER_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 unset FLOWEXEC__DATABASE__URL FLOWEXEC__DATABASE__ADMIN_URL
 
@@ -198,7 +188,7 @@ flow=$(sqlite3 "$data/flowexec.db" "SELECT id FROM flow_executions WHERE organiz
 log "SQLite: measuring"
 start_server
 lite=$(measure "$big_key" "$small_key" "$flow")
-kill "$server"; wait "$server" 2>/dev/null || true
+stop_flowexec
 
 field() { printf '%s\n' "$1" | awk -v i="$2" '{ print $i }'; }
 cat <<REPORT

@@ -133,3 +133,29 @@ stop_throwaway_postgres() {
   fi
 }
 PG_THROWAWAY_STOP=()
+
+# Starts `$bin serve` on 127.0.0.1:$1, logging to $2, with the extra
+# environment (NAME=value …) that follows, bootstrap off; sets SERVER_PID and
+# waits for /readyz.
+start_flowexec() {
+  local port=$1 logfile=$2
+  shift 2
+  env FLOWEXEC__SERVER__BIND="127.0.0.1:$port" FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
+    "$@" "$bin" serve >"$logfile" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the server did not start; see $logfile"
+    sleep 0.1
+  done
+  die "the server did not become ready; see $logfile"
+}
+
+# Stops the server start_flowexec started, if any.
+stop_flowexec() {
+  if [ -n "${SERVER_PID:-}" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
