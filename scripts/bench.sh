@@ -130,26 +130,15 @@ superuser=${PG_USERINFO%@}
 [ -n "$superuser" ] || superuser=postgres
 case $superuser in *:*) export PGPASSWORD=${superuser#*:} ;; esac
 
-wait_ready() {
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$server" 2>/dev/null || die "the server did not start; see $work/server*.log"
-    sleep 0.1
-  done
-  die "the server did not become ready"
-}
 wrk_run() {
   BENCH_IDS="$ids_file" wrk -t 2 -c "$CONNECTIONS" -d "$1" -s scripts/bench/get_task_execution.lua \
     "http://127.0.0.1:$PORT"
 }
 
 log "server on PostgreSQL: $WORKERS workers, pool $POOL"
-FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__SERVER__WORKERS=$WORKERS \
-  FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
-  "$bin" serve >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; stop_throwaway_postgres' EXIT
-wait_ready
+trap 'stop_flowexec; stop_throwaway_postgres' EXIT
+start_flowexec "$PORT" "$work/server.log" FLOWEXEC__SERVER__WORKERS="$WORKERS" FLOWEXEC__DATABASE__POOL_SIZE="$POOL"
+server=$SERVER_PID
 ids_file=$work/ids.tsv
 wrk_run 3s >/dev/null # warm-up
 
@@ -195,15 +184,12 @@ rss_kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status")
 log "key timing on PostgreSQL"
 pg_key=$(head -n 1 "$work/keys.tsv" | cut -f 2)
 pg_timing=$(python3 scripts/bench/hostile.py keytiming "127.0.0.1:$PORT" "$pg_key" 2000 | sed -n 's/^RESULT //p')
-kill -TERM "$server"
-wait "$server" || true
+stop_flowexec
 
 # The default settings: what an operator gets without tuning.
 log "server on PostgreSQL at the default settings ($(nproc) cores), wrk 16 conns"
-FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
-  "$bin" serve >"$work/server-defaults.log" 2>&1 &
-server=$!
-wait_ready
+start_flowexec "$PORT" "$work/server-defaults.log"
+server=$SERVER_PID
 declare -a D_P99 D_MAX D_RPS
 for round in $(seq 1 "$ROUNDS"); do
   BENCH_IDS="$work/ids.tsv" wrk -t 2 -c 16 -d "${SECONDS_PER_RUN}s" --latency -s scripts/bench/get_task_execution.lua \
@@ -214,8 +200,7 @@ for round in $(seq 1 "$ROUNDS"); do
   D_MAX+=("$(awk '/^    Latency/ { print $4 }' "$work/wrk.out")")
   D_RPS+=("$(awk -v r="$(val requests)" -v d="$(val duration_us)" 'BEGIN { printf "%.0f", r / (d / 1e6) }')")
 done
-kill -TERM "$server"
-wait "$server" || true
+stop_flowexec
 
 # SQLite: the same endpoint and load, over the same number of rows.
 sqlite_db=$work/flowexec.db
@@ -242,11 +227,9 @@ with open(sys.argv[4], "w") as out:
 ' "$sqlite_db" "$work/sqlite-keys.tsv" "$SAMPLE" "$work/sqlite-ids.tsv"
 
 log "server on SQLite: $WORKERS workers, pool $POOL"
-FLOWEXEC__DATABASE__URL=$sqlite_url FLOWEXEC__SERVER__BIND=127.0.0.1:$PORT FLOWEXEC__SERVER__WORKERS=$WORKERS \
-  FLOWEXEC__DATABASE__POOL_SIZE=$POOL FLOWEXEC__LOG__LEVEL=warn FLOWEXEC__BOOTSTRAP__ENABLED=false \
-  "$bin" serve >"$work/server-sqlite.log" 2>&1 &
-server=$!
-wait_ready
+start_flowexec "$PORT" "$work/server-sqlite.log" FLOWEXEC__DATABASE__URL="$sqlite_url" \
+  FLOWEXEC__SERVER__WORKERS="$WORKERS" FLOWEXEC__DATABASE__POOL_SIZE="$POOL"
+server=$SERVER_PID
 ids_file=$work/sqlite-ids.tsv
 wrk_run 3s >/dev/null # warm-up
 declare -a S_HTTP S_MEAN S_P50 S_P99 S_SRV
@@ -270,8 +253,7 @@ refused=$(python3 scripts/bench/hostile.py rejected "127.0.0.1:$PORT" "$sqlite_k
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 stalled_n=${BENCH_STALLED:-15000}
 stalled=$(python3 scripts/bench/hostile.py stalled "127.0.0.1:$PORT" "$sqlite_key" "$stalled_n" | sed -n 's/^RESULT //p')
-kill -TERM "$server"
-wait "$server" || true
+stop_flowexec
 
 cat <<REPORT
 
