@@ -6,11 +6,12 @@
 # the script. Also validates the document with openapi-spec-validator, and
 # (on SQLite) generates clients from it with scripts/check-clients.sh.
 #
-# Two documented rules that JSON Schema cannot state are told to the
+# Three documented rules that JSON Schema cannot state are told to the
 # fuzzer, so that it does not take their 422 for valid data refused: task
-# names are distinct within a flow execution (scripts/fuzz/flowexec_hooks.py)
-# and no string or key holds the NUL character, which PostgreSQL cannot
-# store (--generation-allow-x00 false). The tests check both refusals.
+# names are distinct within a flow execution, a retry policy's max_ms is at
+# least its initial_ms (scripts/fuzz/flowexec_hooks.py), and no string or
+# key holds the NUL character, which PostgreSQL cannot store
+# (--generation-allow-x00 false). The tests check each refusal.
 #
 #   scripts/fuzz.sh                       # both stores, the CI budget
 #   FUZZ_EXAMPLES=1000 scripts/fuzz.sh    # a longer run

@@ -78,7 +78,7 @@ rm -f "$work"/floor-*.sql
 head -n 100 "$work/ids.tsv" | nl -w1 -s$'\t' | while IFS=$'\t' read -r n org id; do
   cat >"$work/floor-$n.sql" <<SQL
 BEGIN \; SELECT set_config('app.organization_id', '$org', true);
-SELECT * FROM flowexec_change_status('$org', '$id', 'completed', 'system', transaction_timestamp(), false, true, true, '{"ok": true}', false, NULL, '{queued,running,completed,failed,deleted,stale}', NULL, NULL);
+SELECT * FROM flowexec_change_status('$org', '$id', 'completed', 'system', transaction_timestamp(), false, true, true, '{"ok": true}', false, NULL, '{queued,running,completed,failed,deleted,stale}', NULL, NULL, NULL);
 COMMIT;
 SQL
 done

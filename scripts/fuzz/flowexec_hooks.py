@@ -8,6 +8,9 @@ explain. Every other failure stands.
   the attempt key): generated bodies are kept valid to that rule, and where
   a phase does not apply body filters, a 422 naming only that rule is set
   aside.
+- A task's retry policy waits at most `max_ms`, which must be at least
+  `initial_ms` (`backoff`): generated bodies are kept to that rule too, and
+  a 422 naming only it is set aside where filters do not apply.
 - A list `cursor` is sealed by the server (an HMAC over its position, the
   organization and the query), so no generated string is one: generated
   cursors are removed where the phase allows it, and a 400 refusing a
@@ -16,11 +19,13 @@ explain. Every other failure stands.
   request whose generated `If-Match` names no current version is the rule
   working, and is set aside.
 - `DELETE /task-executions/{id}` is a soft delete: the task execution still
-  answers `GET` by id, with status `deleted`. That answer is set aside from
-  "deleted resource still available", and only that one.
+  answers `GET` by id, with status `deleted`, and its history, the delete
+  last. Those answers are set aside from "deleted resource still
+  available", and only those.
 """
 
 import json
+import re
 
 import schemathesis
 
@@ -33,23 +38,43 @@ def _repeats_a_task_name(body):
     return len(names) != len(set(names))
 
 
+def _backoff_shrinks(body):
+    if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
+        return False
+    for task in body["tasks"]:
+        backoff = ((task or {}).get("retry") or {}).get("backoff") if isinstance(task, dict) else None
+        if isinstance(backoff, dict):
+            low, high = backoff.get("initial_ms"), backoff.get("max_ms")
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+            if numbers and high < low:
+                return True
+    return False
+
+
 @schemathesis.hook("filter_body").apply_to(path="/flow-executions", method="POST")
-def distinct_task_names(context, body):
-    return not _repeats_a_task_name(body)
+def rules_in_prose_kept(context, body):
+    return not _repeats_a_task_name(body) and not _backoff_shrinks(body)
+
+
+_MAX_MS = re.compile(r"^tasks\[\d+\]\.retry\.backoff\.max_ms$")
+
+
+def _prose_rule(error, body):
+    field, message = error.get("field", ""), error.get("message", "")
+    if field == "tasks" and "task names must be unique" in message:
+        return _repeats_a_task_name(body)
+    return bool(_MAX_MS.match(field)) and _backoff_shrinks(body)
 
 
 @schemathesis.hook("filter_failure").apply_to(path="/flow-executions", method="POST")
-def repeated_task_names_are_refused_by_design(context, failure, case, response):
-    if failure.code != "ST202" or response.status_code != 422 or not _repeats_a_task_name(case.body):
+def rules_in_prose_are_refused_by_design(context, failure, case, response):
+    if failure.code != "ST202" or response.status_code != 422:
         return True
     try:
         errors = json.loads(response.content)["errors"]
     except (ValueError, KeyError, TypeError):
         return True
-    only_this_rule = all(
-        e.get("field") == "tasks" and "task names must be unique" in e.get("message", "") for e in errors
-    )
-    return not only_this_rule
+    return not (errors and all(_prose_rule(e, case.body) for e in errors))
 
 
 @schemathesis.hook("map_query")
@@ -81,7 +106,11 @@ def rules_outside_the_schema(context, failure, case, response):
     if failure.code == "ST202" and response.status_code == 412:
         if _header(case, "If-Match") is not None and problem.get("code") == "precondition_failed":
             return False
-    if failure.code == "ST301" and response.status_code == 200:
-        if isinstance(problem, dict) and problem.get("status") == "deleted":
+    if failure.code == "ST301" and response.status_code == 200 and isinstance(problem, dict):
+        if problem.get("status") == "deleted":
+            return False
+        # The history of a soft-deleted task execution, its delete last.
+        events = problem.get("events")
+        if isinstance(events, list) and events and (events[-1] or {}).get("to") == "deleted":
             return False
     return True

@@ -27,6 +27,7 @@ pub enum ErrorKind {
     Conflict,
     InvalidTransition,
     RetryNotAllowed,
+    LeaseLost,
     LastAdminKey,
     PreconditionFailed,
     PayloadTooLarge,
@@ -40,7 +41,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, for the tests of the table.
     #[cfg(test)]
-    const ALL: [ErrorKind; 16] = [
+    const ALL: [ErrorKind; 17] = [
         Self::MalformedRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -49,6 +50,7 @@ impl ErrorKind {
         Self::Conflict,
         Self::InvalidTransition,
         Self::RetryNotAllowed,
+        Self::LeaseLost,
         Self::LastAdminKey,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
@@ -87,6 +89,7 @@ impl ErrorKind {
                 "retry_not_allowed",
                 "Retry not allowed",
             ),
+            LeaseLost => (StatusCode::CONFLICT, "lease_lost", "Lease lost"),
             LastAdminKey => (StatusCode::CONFLICT, "last_admin_key", "Last admin key"),
             PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
@@ -312,6 +315,18 @@ impl From<ServiceError> for ApiError {
                     )
                 }
             }
+            ServiceError::LeaseLost { current } => Self {
+                extensions: Box::new(Extensions {
+                    current_status: Some(current.into()),
+                    ..Extensions::default()
+                }),
+                ..Self::new(
+                    ErrorKind::LeaseLost,
+                    format!(
+                        "the task execution is {current} and no longer held by this worker: stop working on it"
+                    ),
+                )
+            },
             ServiceError::PreconditionFailed { current_version } => Self {
                 extensions: Box::new(Extensions {
                     current_etag: Some(etag(current_version)),

@@ -91,8 +91,10 @@ fn violations(name: &str, value: &Value) -> Result<Vec<FieldError>, ApiError> {
 }
 
 /// One violation as field errors. A value that matches none of a `oneOf`'s
-/// forms is described by the form it comes closest to (the fewest
-/// violations; the first of equals), rather than by the whole value.
+/// forms is described by the form it comes closest to — one of its own type
+/// before one that refuses the type outright (an object is closer to an
+/// object form than to `null`), then the fewest violations, then the first
+/// — rather than by the whole value.
 fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
     let at = error.instance_path();
     match error.kind() {
@@ -109,9 +111,13 @@ fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
             message: "is required".into(),
         }),
         ValidationErrorKind::OneOfNotValid { context } if !context.is_empty() => {
+            let refuses_the_type = |branch: &Vec<ValidationError<'_>>| {
+                matches!(branch.as_slice(), [only] if matches!(only.kind(), ValidationErrorKind::Type { .. })
+                    && only.instance_path() == at)
+            };
             let closest = context
                 .iter()
-                .min_by_key(|branch| branch.len())
+                .min_by_key(|branch| (refuses_the_type(branch), branch.len()))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             for error in closest {
@@ -134,6 +140,8 @@ fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
                     format!("must be at most {limit} characters long")
                 }
                 ValidationErrorKind::Pattern { pattern } => format!("must match {pattern}"),
+                ValidationErrorKind::Minimum { limit } => format!("must be at least {limit}"),
+                ValidationErrorKind::Maximum { limit } => format!("must be at most {limit}"),
                 ValidationErrorKind::Enum { options } => format!("must be one of {options}"),
                 // Not `error.to_string()`: it quotes the value, which may be
                 // as long as the body.

@@ -32,6 +32,7 @@ async fn get_task_execution_returns_every_field_of_the_seed() {
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
+    // The seed's fields, and those the worker protocol added.
     let mut expected = vec![
         "completed_at",
         "created_at",
@@ -47,6 +48,13 @@ async fn get_task_execution_returns_every_field_of_the_seed() {
         "status",
         "task_name",
         "updated_at",
+        "worker_id",
+        "lease_expires_at",
+        "heartbeat_at",
+        "not_before",
+        "priority",
+        "timeout_seconds",
+        "retry",
     ];
     expected.sort_unstable();
     assert_eq!(fields, expected);
@@ -196,6 +204,71 @@ async fn create_answers_201_with_a_location_and_stores_the_parsed_command() {
     assert_eq!(body["task_executions"][0]["input"], json!(5));
     assert_eq!(body["modified_by"], "integration");
     assert_eq!(world.count("task_executions"), 1);
+}
+
+#[actix_web::test]
+async fn how_a_task_is_run_is_kept_and_each_broken_bound_refused() {
+    let world = World::new();
+    let retry = json!({"max_attempts": 4.0, "backoff": {"initial_ms": 500, "factor": 1.5, "max_ms": 1e4}, "jitter": "none"});
+    let (status, _, body) = call(
+        world.services.clone(),
+        &ApiSettings::default(),
+        post_as(&world.write_key).set_json(json!({"flow_name": "etl", "tasks": [
+            {"task_name": "a", "priority": 7, "timeout_seconds": 30.0, "retry": retry},
+            {"task_name": "b"},
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let a = &body["task_executions"][0];
+    assert_eq!(
+        (
+            &a["priority"],
+            &a["timeout_seconds"],
+            &a["not_before"],
+            &a["worker_id"]
+        ),
+        (&json!(7), &json!(30), &Value::Null, &Value::Null)
+    );
+    assert_eq!(
+        a["retry"],
+        json!({"max_attempts": 4, "backoff": {"initial_ms": 500, "factor": 1.5, "max_ms": 10000}, "jitter": "none"})
+    );
+    let b = &body["task_executions"][1];
+    assert_eq!((&b["priority"], &b["retry"]), (&json!(0), &Value::Null));
+
+    let (status, headers, body) = call(
+        world.services.clone(),
+        &ApiSettings::default(),
+        post_as(&world.write_key).set_json(json!({"flow_name": "etl", "tasks": [
+            {"task_name": "a", "timeout_seconds": 0, "retry": {"max_attempts": 0, "backoff": {"initial_ms": 900, "factor": 2, "max_ms": 100}, "jitter": "full"}},
+            {"task_name": "b", "priority": 1.5},
+        ]})),
+    )
+    .await;
+    assert_problem(
+        status,
+        &headers,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    for field in [
+        "tasks[0].timeout_seconds",
+        "tasks[0].retry.max_attempts",
+        "tasks[1].priority",
+    ] {
+        assert!(fields.contains(&field), "{field} not in {body}");
+    }
+    assert_eq!(
+        world.count("flow_executions"),
+        1,
+        "the refused body created something"
+    );
 }
 
 /// `POST /flow-executions` with `key`.

@@ -11,6 +11,7 @@ use flowexec_domain::ports::{
     ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck, OrganizationRepository,
     TenantTx,
 };
+use flowexec_domain::{next_attempt, Claim, Heartbeat, Jitter, RetryPolicy, RunOptions, WorkerId};
 use flowexec_domain::{
     Actor, ApiKeyId, Attempts, ChangeOutcome, CountBy, FlowExecutionCreation, FlowExecutionFilter,
     FlowName, IfMatch, ListQuery, NewApiKey, NewFlowExecution, NewTask, Order, Organization,
@@ -95,6 +96,7 @@ pub fn flow<S: Ports>(
             Ok(NewTask {
                 task_name: TaskName::parse(*name)?,
                 input: Some(json!({"task": name, "n": [1, 2.5, null]})),
+                run: RunOptions::default(),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -214,7 +216,7 @@ contract! {
             let new = NewFlowExecution::new(
                 FlowName::parse("json")?,
                 Some(value.clone()),
-                vec![NewTask { task_name: TaskName::parse("t")?, input: Some(value.clone()) }],
+                vec![NewTask { task_name: TaskName::parse("t")?, input: Some(value.clone()), run: RunOptions::default() }],
             )?;
             let creation = new.plan(tenant.organization_id(), Actor::System, at(1));
             store_creation(&*store, tenant, &creation)?;
@@ -391,6 +393,195 @@ contract! {
         Ok(())
     }
 
+    /// A claim takes the due queued tasks of the names asked, the highest
+    /// priority first, then the oldest; writes each running under the
+    /// worker's lease with its event; and never takes another tenant's.
+    fn claims_take_due_tasks_by_priority_then_age(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        flow(&*store, other, &["x"])?;
+        let mut creation = NewFlowExecution::new(
+            FlowName::parse("etl")?,
+            None,
+            ["low", "high", "later", "mid"].iter().map(|n| Ok(NewTask {
+                task_name: TaskName::parse(*n)?,
+                input: Some(json!(n)),
+                run: RunOptions::default(),
+            })).collect::<anyhow::Result<_>>()?,
+        )?.plan(tenant.organization_id(), Actor::Integration, at(1));
+        for task in &mut creation.task_executions {
+            match task.task_name.as_str() {
+                "high" => task.run.priority = 5,
+                "mid" => task.run.priority = 1,
+                "later" => { task.run.priority = 9; task.not_before = Some(at(50)); }
+                _ => {}
+            }
+        }
+        store_creation(&*store, tenant, &creation)?;
+        let worker = WorkerId::parse("w-1")?;
+        let first = Claim::new(worker.clone(), vec![], 2, 60, Actor::Integration, at(10));
+        let taken = store.in_tenant(tenant, |tx| tx.claim(&first))?;
+        let names: Vec<&str> = taken.iter().map(|t| t.task_name.as_str()).collect();
+        ensure!(names == ["high", "mid"], "taken {names:?}");
+        for task in &taken {
+            let before = creation.task_executions.iter().find(|t| t.id == task.id).context("unknown task")?;
+            ensure!(*task == first.applied_to(before), "{task:?}");
+            ensure!(store.task_execution(tenant, task.id)? == *task, "stored differs");
+            let events = history(&*store, tenant, task.id)?;
+            ensure!(events.last() == Some(&first.event(task.id)), "{events:?}");
+        }
+        let only_later = Claim::new(worker.clone(), vec![TaskName::parse("later")?], 5, 60, Actor::Integration, at(20));
+        ensure!(store.in_tenant(tenant, |tx| tx.claim(&only_later))?.is_empty(), "a task taken before its time");
+        let due = Claim { at: at(50), ..only_later };
+        let later = store.in_tenant(tenant, |tx| tx.claim(&due))?;
+        ensure!(later.len() == 1 && later[0].task_name.as_str() == "later");
+        let everything = Claim::new(worker, vec![], 10, 60, Actor::Integration, at(60));
+        let rest = store.in_tenant(tenant, |tx| tx.claim(&everything))?;
+        let names: Vec<&str> = rest.iter().map(|t| t.task_name.as_str()).collect();
+        ensure!(names == ["low"], "the rest: {names:?} (another tenant's task must not be taken)");
+        Ok(())
+    }
+
+    /// Of many concurrent claims, each queued task is taken exactly once
+    /// and every task is taken.
+    fn concurrent_claims_take_each_task_once(store) {
+        let tenant = organization(&*store, "a")?;
+        let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        flow(&*store, tenant, &names)?;
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                thread::spawn(move || -> anyhow::Result<Vec<TaskExecutionId>> {
+                    let claim = Claim::new(WorkerId::parse(format!("w{i}"))?, vec![], 3, 60, Actor::Integration, at(5));
+                    barrier.wait();
+                    let mut mine = Vec::new();
+                    loop {
+                        let taken = store.in_tenant(tenant, |tx| tx.claim(&claim))?;
+                        if taken.is_empty() {
+                            return Ok(mine);
+                        }
+                        mine.extend(taken.iter().map(|t| t.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(handle.join().map_err(|_| anyhow::anyhow!("a claimant panicked"))??);
+        }
+        let total = all.len();
+        all.sort();
+        all.dedup();
+        ensure!(all.len() == total, "a task was taken twice");
+        ensure!(total == 40, "{total} of 40 tasks taken");
+        Ok(())
+    }
+
+    /// A heartbeat extends the lease of the worker that holds the task,
+    /// records no event and keeps the version; anyone else's, or on a task
+    /// no longer running, changes nothing.
+    fn a_heartbeat_extends_only_the_holders_lease(store) {
+        let tenant = organization(&*store, "a")?;
+        flow(&*store, tenant, &["t"])?;
+        let holder = WorkerId::parse("w-1")?;
+        let claim = Claim::new(holder.clone(), vec![], 1, 30, Actor::Integration, at(10));
+        let task = store.in_tenant(tenant, |tx| tx.claim(&claim))?.pop().context("nothing claimed")?;
+        let beat = Heartbeat::new(task.id, holder.clone(), 60, at(20));
+        let ChangeOutcome::Changed(after) = store.in_tenant(tenant, |tx| tx.heartbeat(&beat))? else {
+            anyhow::bail!("the holder's heartbeat was refused");
+        };
+        ensure!(after == beat.applied_to(&task), "{after:?}");
+        ensure!(after.version == task.version);
+        ensure!(store.task_execution(tenant, task.id)? == after);
+        ensure!(history(&*store, tenant, task.id)?.len() == 2, "a heartbeat recorded an event");
+        let stranger = Heartbeat::new(task.id, WorkerId::parse("w-2")?, 60, at(21));
+        ensure!(store.in_tenant(tenant, |tx| tx.heartbeat(&stranger))? == ChangeOutcome::Refused(after));
+        let done = Transition::Complete { output: None }.plan(task.id, Actor::Integration, None, at(22)).held_by(holder.clone());
+        store.in_tenant(tenant, |tx| tx.change_status(&done))?;
+        let late = Heartbeat::new(task.id, holder, 60, at(23));
+        ensure!(matches!(store.in_tenant(tenant, |tx| tx.heartbeat(&late))?, ChangeOutcome::Refused(t) if t.status == TaskStatus::Completed));
+        let missing = Heartbeat::new(TaskExecutionId::generate(), WorkerId::parse("w-1")?, 60, at(24));
+        ensure!(matches!(store.in_tenant(tenant, |tx| tx.heartbeat(&missing)), Err(RepoError::NotFound)));
+        Ok(())
+    }
+
+    /// A worker's report applies only while that worker holds the task; it
+    /// ends the lease and keeps the worker on the row.
+    fn a_report_applies_only_for_the_worker_holding_the_task(store) {
+        let tenant = organization(&*store, "a")?;
+        flow(&*store, tenant, &["t"])?;
+        let holder = WorkerId::parse("w-1")?;
+        let claim = Claim::new(holder.clone(), vec![], 1, 30, Actor::Integration, at(10));
+        let task = store.in_tenant(tenant, |tx| tx.claim(&claim))?.pop().context("nothing claimed")?;
+        let theirs = Transition::Complete { output: Some(json!(1)) }
+            .plan(task.id, Actor::Integration, None, at(11))
+            .held_by(WorkerId::parse("w-2")?);
+        let refused = store.in_tenant(tenant, |tx| tx.change_status(&theirs))?;
+        ensure!(refused == ChangeOutcome::Refused(task.clone()), "{refused:?}");
+        ensure!(matches!(theirs.refused(task.clone(), None), Err(RepoError::LeaseLost { current: TaskStatus::Running })));
+        let mine = Transition::Complete { output: Some(json!(1)) }
+            .plan(task.id, Actor::Integration, None, at(12))
+            .held_by(holder.clone());
+        let ChangeOutcome::Changed(done) = store.in_tenant(tenant, |tx| tx.change_status(&mine))? else {
+            anyhow::bail!("the holder's report was refused");
+        };
+        ensure!(done == mine.applied_to(&task), "{done:?}");
+        ensure!(done.lease.expires_at.is_none() && done.lease.worker_id == Some(holder));
+        ensure!(store.task_execution(tenant, task.id)? == done);
+        Ok(())
+    }
+
+    /// A failure and the attempt that follows it are stored in one unit of
+    /// work; the next attempt is claimable once its delay has passed.
+    fn a_failure_and_its_next_attempt_commit_together(store) {
+        let tenant = organization(&*store, "a")?;
+        flow(&*store, tenant, &["t"])?;
+        let worker = WorkerId::parse("w-1")?;
+        let claim = Claim::new(worker.clone(), vec![], 1, 30, Actor::Integration, at(10));
+        let task = store.in_tenant(tenant, |tx| tx.claim(&claim))?.pop().context("nothing claimed")?;
+        let policy = RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() };
+        let fail = Transition::Fail { error: Some(json!({"code": "boom"})) }
+            .plan(task.id, Actor::Integration, None, at(11))
+            .held_by(worker.clone());
+        let next = store.in_tenant(tenant, |tx| {
+            let ChangeOutcome::Changed(failed) = tx.change_status(&fail)? else {
+                return Err(RepoError::Unknown(anyhow::anyhow!("the failure was refused")));
+            };
+            let (next, event) = next_attempt(&failed, &policy, Actor::System, at(11), 0.0)
+                .ok_or_else(|| RepoError::Unknown(anyhow::anyhow!("no attempt left")))?;
+            tx.insert_task_executions(std::slice::from_ref(&next))?;
+            tx.insert_events(&[event])?;
+            Ok(next)
+        })?;
+        ensure!(store.task_execution(tenant, next.id)? == next);
+        ensure!(next.execution_index == 1 && next.not_before == Some(at(12)));
+        let early = Claim::new(worker.clone(), vec![], 5, 30, Actor::Integration, at(11));
+        ensure!(store.in_tenant(tenant, |tx| tx.claim(&early))?.is_empty());
+        let due = Claim::new(worker, vec![], 5, 30, Actor::Integration, at(12));
+        let taken = store.in_tenant(tenant, |tx| tx.claim(&due))?;
+        ensure!(taken.len() == 1 && taken[0].id == next.id);
+        // Rolled back together: a unit that fails after both writes leaves
+        // neither.
+        let again = Transition::Fail { error: None }.plan(next.id, Actor::Integration, None, at(13));
+        let undone = store.in_tenant(tenant, |tx| -> Result<(), RepoError> {
+            let ChangeOutcome::Changed(failed) = tx.change_status(&again)? else {
+                return Err(RepoError::Unknown(anyhow::anyhow!("refused")));
+            };
+            let (third, event) = next_attempt(&failed, &policy, Actor::System, at(13), 0.0)
+                .ok_or_else(|| RepoError::Unknown(anyhow::anyhow!("no attempt left")))?;
+            tx.insert_task_executions(&[third])?;
+            tx.insert_events(&[event])?;
+            Err(RepoError::Unknown(anyhow::anyhow!("crash before commit")))
+        });
+        ensure!(undone.is_err());
+        ensure!(store.task_execution(tenant, next.id)?.status == TaskStatus::Running, "the failure survived a rollback");
+        ensure!(store.read(tenant, |tx| tx.latest_execution_index(next.flow_execution_id, &next.task_name))? == 1, "the next attempt survived a rollback");
+        Ok(())
+    }
+
     /// A unit of work commits all of its writes or none of them.
     fn a_unit_of_work_is_all_or_nothing(store) {
         let tenant = organization(&*store, "a")?;
@@ -399,7 +590,7 @@ contract! {
         let creation = NewFlowExecution::new(
             FlowName::parse("f")?,
             None,
-            vec![NewTask { task_name: TaskName::parse("t")?, input: None }],
+            vec![NewTask { task_name: TaskName::parse("t")?, input: None, run: RunOptions::default() }],
         )?
         .plan(tenant.organization_id(), Actor::System, at(5));
         // A change and a creation, then a failure: nothing of either stays.
@@ -668,7 +859,7 @@ contract! {
         for (second, name) in [(10, "early"), (20, "mid"), (30, "late")] {
             let tasks = ["a", "b", "c"]
                 .iter()
-                .map(|t| Ok(NewTask { task_name: TaskName::parse(*t)?, input: None }))
+                .map(|t| Ok(NewTask { task_name: TaskName::parse(*t)?, input: None, run: RunOptions::default() }))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let creation = NewFlowExecution::new(FlowName::parse(name)?, None, tasks)?
                 .plan(tenant.organization_id(), Actor::Integration, at(second));
@@ -765,7 +956,7 @@ contract! {
             let creation = NewFlowExecution::new(
                 FlowName::parse(name)?,
                 None,
-                vec![NewTask { task_name: TaskName::parse("t")?, input: None }],
+                vec![NewTask { task_name: TaskName::parse("t")?, input: None, run: RunOptions::default() }],
             )?
             .plan(tenant.organization_id(), Actor::System, at(second));
             store_creation(&*store, tenant, &creation)?;

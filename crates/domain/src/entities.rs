@@ -9,11 +9,62 @@ use crate::access::{Actor, Role};
 use crate::error::ParseError;
 use crate::ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
 use crate::json::{self, JsonRejection};
-use crate::names::{FlowName, OrganizationName, TaskName};
+use crate::names::{FlowName, OrganizationName, TaskName, WorkerId};
+use crate::policy::RetryPolicy;
 use crate::status::TaskStatus;
 
 /// Most tasks one flow execution may be created with.
 pub const MAX_TASKS_PER_FLOW: usize = 1000;
+/// The longest time limit of a run: seven days.
+pub const MAX_TIMEOUT_SECONDS: u32 = 604_800;
+
+/// How a task is run: chosen when it is created, kept by every retry.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RunOptions {
+    /// Claimed before queued tasks of lower priority; 0 by default.
+    pub priority: i32,
+    /// A run that lasts longer fails (`timed_out`); none: no limit.
+    pub timeout_seconds: Option<u32>,
+    /// Its retry policy; none: the server's default at the time it fails.
+    pub retry: Option<RetryPolicy>,
+}
+
+impl RunOptions {
+    /// The options, if every bound holds; else what is wrong, each message
+    /// prefixed with `field` (e.g. `tasks[2]`).
+    pub fn validate(self, field: &str) -> Result<Self, ParseError> {
+        if let Some(seconds) = self.timeout_seconds {
+            if !(1..=MAX_TIMEOUT_SECONDS).contains(&seconds) {
+                return Err(ParseError::new(format!(
+                    "{field}.timeout_seconds: must be between 1 and {MAX_TIMEOUT_SECONDS}"
+                )));
+            }
+        }
+        if let Some(retry) = self.retry {
+            retry.validate().map_err(|errors| {
+                ParseError::new(
+                    errors
+                        .iter()
+                        .map(|(path, e)| format!("{field}.retry.{path}: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+        }
+        Ok(self)
+    }
+}
+
+/// The worker that holds a running task (or last held it) and its lease:
+/// the time by which it must report or send a heartbeat.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lease {
+    pub worker_id: Option<WorkerId>,
+    /// While running under a worker: when the lease lapses. Cleared when
+    /// the run ends.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}
 
 /// One attempt of one task inside a flow execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +86,11 @@ pub struct TaskExecution {
     pub completed_at: Option<DateTime<Utc>>,
     /// 1 when created, bumped by every change: the row's `ETag`.
     pub version: i64,
+    pub run: RunOptions,
+    /// A queued task is not claimed before this time (a retry's backoff);
+    /// none: at once.
+    pub not_before: Option<DateTime<Utc>>,
+    pub lease: Lease,
 }
 
 /// One run of a flow: the parent of its task executions.
@@ -124,6 +180,7 @@ impl FlowExecutionDetail {
 pub struct NewTask {
     pub task_name: TaskName,
     pub input: Option<Value>,
+    pub run: RunOptions,
 }
 
 /// A validated request to create a flow execution: at least one task, at
@@ -165,6 +222,7 @@ impl NewFlowExecution {
             .map(|(i, task)| {
                 Ok(NewTask {
                     input: stored_json(task.input, &format!("tasks[{i}].input"))?,
+                    run: task.run.validate(&format!("tasks[{i}]"))?,
                     ..task
                 })
             })
@@ -226,6 +284,9 @@ impl NewFlowExecution {
                 started_at: None,
                 completed_at: None,
                 version: 1,
+                run: task.run,
+                not_before: None,
+                lease: Lease::default(),
             })
             .collect();
         let events = task_executions
@@ -380,6 +441,7 @@ mod tests {
         Ok(NewTask {
             task_name: TaskName::parse(name)?,
             input: None,
+            run: RunOptions::default(),
         })
     }
 
@@ -410,6 +472,7 @@ mod tests {
             vec![NewTask {
                 task_name: TaskName::parse("t")?,
                 input: number("[-0.0, 1.50e1]"),
+                run: RunOptions::default(),
             }],
         )?;
         assert_eq!(new.input().map(Value::to_string).as_deref(), Some("100"));
@@ -427,6 +490,7 @@ mod tests {
             vec![NewTask {
                 task_name: TaskName::parse("t")?,
                 input: Some(Value::String("nul\0".into())),
+                run: RunOptions::default(),
             }],
         );
         assert!(refused.is_err_and(|e| e.message().starts_with("tasks[0].input")));
@@ -458,6 +522,7 @@ mod tests {
             vec![NewTask {
                 task_name: TaskName::parse("x").unwrap_or_else(|_| unreachable!()),
                 input: None,
+                run: RunOptions::default(),
             }],
         )
         .unwrap_or_else(|_| unreachable!());

@@ -40,6 +40,11 @@ pub enum RepoError {
         current: TaskStatus,
         requested: TaskStatus,
     },
+    /// A worker reported on a task it no longer holds: the task is not
+    /// running under that worker (its lease lapsed and another claimed
+    /// it, or it was deleted). Nothing was changed.
+    #[error("lease lost: the task execution is {current} and not held by this worker")]
+    LeaseLost { current: TaskStatus },
     /// The row's version is not one the change was conditioned on
     /// (`If-Match`). Nothing was changed.
     #[error("precondition failed: the current version is {current_version}")]

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod access;
+pub mod claim;
 pub mod clock;
 pub mod entities;
 pub mod error;
 pub mod ids;
 pub mod json;
 pub mod names;
+pub mod policy;
 pub mod ports;
 pub mod query;
 pub mod retry;
@@ -14,15 +16,17 @@ pub mod status;
 pub mod transition;
 
 pub use access::{Actor, Principal, Role, Tenant};
+pub use claim::{next_attempt, Claim, Heartbeat};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use entities::{
     ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionCreation, FlowExecutionDetail,
-    FlowStatus, NewApiKey, NewFlowExecution, NewTask, Organization, RecordedEvent, TaskExecution,
-    TaskExecutionEvent,
+    FlowStatus, Lease, NewApiKey, NewFlowExecution, NewTask, Organization, RecordedEvent,
+    RunOptions, TaskExecution, TaskExecutionEvent,
 };
 pub use error::{ParseError, RepoError};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
-pub use names::{FlowName, OrganizationName, TaskName};
+pub use names::{FlowName, OrganizationName, TaskName, WorkerId};
+pub use policy::{Backoff, Jitter, RetryPolicy};
 pub use query::{
     Attempts, CountBy, FlowExecutionFilter, ListQuery, Order, Position, TaskExecutionFilter,
     TimeRange,

@@ -4,7 +4,9 @@
 //! Task and flow names: 1 to 128 characters from `A-Z a-z 0-9 _ - .`, the
 //! first a letter or a digit. They are case-sensitive, as in the flow
 //! definition YAML. Organization names: 1 to 200 characters, no control
-//! characters, no leading or trailing white space.
+//! characters, no leading or trailing white space. Worker ids (chosen by a
+//! worker to name itself, e.g. `host-1/pid-42`): the same rule, at most 200
+//! characters.
 
 use std::fmt;
 
@@ -18,6 +20,8 @@ pub const MAX_IDENTIFIER_LEN: usize = 128;
 pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
 /// Longest organization name accepted.
 pub const MAX_ORGANIZATION_NAME_LEN: usize = 200;
+/// Longest worker id accepted.
+pub const MAX_WORKER_ID_LEN: usize = 200;
 
 fn parse_identifier(value: &str) -> Result<(), ParseError> {
     if value.is_empty() {
@@ -92,18 +96,31 @@ name_type!(
     OrganizationName,
     parse_organization_name
 );
+name_type!(
+    /// The name a worker gives itself; a claimed task is held by it.
+    WorkerId,
+    parse_worker_id
+);
 
 fn parse_organization_name(value: &str) -> Result<(), ParseError> {
+    parse_display_name(value, MAX_ORGANIZATION_NAME_LEN)
+}
+
+fn parse_worker_id(value: &str) -> Result<(), ParseError> {
+    parse_display_name(value, MAX_WORKER_ID_LEN)
+}
+
+/// Free text shown as a name: not blank, not padded, at most `max`
+/// characters, no control characters.
+fn parse_display_name(value: &str, max: usize) -> Result<(), ParseError> {
     if value.trim().is_empty() {
         return Err(ParseError::new("must not be empty"));
     }
     if value.trim() != value {
         return Err(ParseError::new("must not start or end with white space"));
     }
-    if value.chars().count() > MAX_ORGANIZATION_NAME_LEN {
-        return Err(ParseError::new(format!(
-            "must be at most {MAX_ORGANIZATION_NAME_LEN} characters"
-        )));
+    if value.chars().count() > max {
+        return Err(ParseError::new(format!("must be at most {max} characters")));
     }
     if value.chars().any(char::is_control) {
         return Err(ParseError::new("must not contain control characters"));
@@ -182,6 +199,16 @@ mod tests {
                 OrganizationName::parse(bad).is_err(),
                 "{bad:?} was accepted"
             );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn worker_ids_follow_the_display_name_rule() -> Result<(), ParseError> {
+        assert_eq!(WorkerId::parse("host-1/pid 42")?.as_str(), "host-1/pid 42");
+        assert!(WorkerId::parse("w".repeat(MAX_WORKER_ID_LEN)).is_ok());
+        for bad in ["", " ", "tab\t", &"w".repeat(MAX_WORKER_ID_LEN + 1)] {
+            assert!(WorkerId::parse(bad).is_err(), "{bad:?} was accepted");
         }
         Ok(())
     }

@@ -17,6 +17,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::access::Tenant;
+use crate::claim::{Claim, Heartbeat};
 
 use crate::entities::{
     ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionDetail, NewApiKey, Organization,
@@ -140,6 +141,23 @@ pub trait TenantTx {
     /// MUST return [`RepoError::NotFound`] if the row does not exist in the
     /// tenant.
     fn change_status(&mut self, change: &StatusChange) -> Result<ChangeOutcome, RepoError>;
+
+    /// Takes up to `claim.limit` task executions that `claim.may_take`, the
+    /// highest `priority` first, then the oldest (`created_at`, `id`),
+    /// skipping rows that a concurrent unit has locked (never waiting for
+    /// them, never taking a row twice); writes each as `claim.applied_to`
+    /// and appends `claim.event`. Answers the rows after the claim, in that
+    /// order (none: nothing to take).
+    fn claim(&mut self, claim: &Claim) -> Result<Vec<TaskExecution>, RepoError>;
+
+    /// Extends a lease as one compare-and-set: if `beat.applies_to` the row
+    /// (running, held by the worker), writes `beat.applied_to` and answers
+    /// [`ChangeOutcome::Changed`]; else changes nothing and answers
+    /// [`ChangeOutcome::Refused`] with the row as it is. Records no event.
+    ///
+    /// MUST return [`RepoError::NotFound`] if the row does not exist in the
+    /// tenant.
+    fn heartbeat(&mut self, beat: &Heartbeat) -> Result<ChangeOutcome, RepoError>;
 }
 
 /// Tenant data, through units of work.

@@ -102,6 +102,9 @@ impl RetryRequest {
             started_at: None,
             completed_at: None,
             version: 1,
+            run: attempt.run,
+            not_before: None,
+            lease: crate::Lease::default(),
         };
         let event = TaskExecutionEvent {
             task_execution_id: task_execution.id,
@@ -148,6 +151,9 @@ mod tests {
             started_at: Some(at),
             completed_at: Some(at),
             version: 4,
+            lease: crate::Lease::default(),
+            not_before: None,
+            run: crate::RunOptions::default(),
         }
     }
 

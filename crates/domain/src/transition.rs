@@ -15,6 +15,7 @@ use crate::access::Actor;
 use crate::entities::{TaskExecution, TaskExecutionEvent};
 use crate::error::RepoError;
 use crate::ids::TaskExecutionId;
+use crate::names::WorkerId;
 use crate::status::TaskStatus;
 
 /// A requested status change of one task execution.
@@ -70,6 +71,7 @@ impl Transition {
             finishes,
             result,
             reason,
+            held_by: None,
         }
     }
 }
@@ -132,11 +134,14 @@ pub struct StatusChange {
     pub at: DateTime<Utc>,
     /// Sets `started_at`.
     pub starts: bool,
-    /// Sets `completed_at`.
+    /// Sets `completed_at` and ends the lease.
     pub finishes: bool,
     pub result: ResultWrite,
     /// Free text recorded on the event.
     pub reason: Option<String>,
+    /// The worker that must hold the row for the change to apply (a
+    /// worker's report); `None`: whoever holds it, if anyone.
+    pub held_by: Option<WorkerId>,
 }
 
 impl StatusChange {
@@ -144,6 +149,20 @@ impl StatusChange {
     pub fn if_match(mut self, if_match: IfMatch) -> Self {
         self.if_match = if_match;
         self
+    }
+
+    /// Applies only if `worker` holds the row: a worker's report on a task
+    /// it claimed.
+    pub fn held_by(mut self, worker: WorkerId) -> Self {
+        self.held_by = Some(worker);
+        self
+    }
+
+    /// Whether the row is held as the change requires.
+    pub fn holder_matches(&self, row: &TaskExecution) -> bool {
+        self.held_by
+            .as_ref()
+            .is_none_or(|worker| row.lease.worker_id.as_ref() == Some(worker))
     }
 
     /// Whether a row in status `current` may take the change.
@@ -158,7 +177,7 @@ impl StatusChange {
 
     /// Whether the change applies to `row`: its compare-and-set.
     pub fn accepts(&self, row: &TaskExecution) -> bool {
-        self.applies_to(row.status) && self.version_matches(row.version)
+        self.applies_to(row.status) && self.version_matches(row.version) && self.holder_matches(row)
     }
 
     /// Whether `row`, whose latest event is `last`, is what this very change
@@ -179,15 +198,21 @@ impl StatusChange {
                 && event.actor == self.modified_by
                 && (self.to == TaskStatus::Deleted || event.reason == self.reason)
         });
-        row.status == self.to && same_result && same_event && self.if_match.matches(row.version - 1)
+        row.status == self.to
+            && same_result
+            && same_event
+            && self.holder_matches(row)
+            && self.if_match.matches(row.version - 1)
     }
 
     /// What a refusal of the store means, given the row as it is and its
     /// latest event: the row itself when the change is a repeat
-    /// ([`repeats`](Self::repeats)); else a stale `If-Match` version
-    /// ([`RepoError::PreconditionFailed`]) before a transition the machine
-    /// forbids ([`RepoError::InvalidTransition`]), as HTTP evaluates
-    /// preconditions before the request's own semantics.
+    /// ([`repeats`](Self::repeats)); for a worker's report, that the task
+    /// is no longer running under that worker ([`RepoError::LeaseLost`]);
+    /// else a stale `If-Match` version ([`RepoError::PreconditionFailed`])
+    /// before a transition the machine forbids
+    /// ([`RepoError::InvalidTransition`]), as HTTP evaluates preconditions
+    /// before the request's own semantics.
     pub fn refused(
         &self,
         row: TaskExecution,
@@ -195,6 +220,10 @@ impl StatusChange {
     ) -> Result<TaskExecution, RepoError> {
         if self.repeats(&row, last) {
             Ok(row)
+        } else if self.held_by.is_some() {
+            Err(RepoError::LeaseLost {
+                current: row.status,
+            })
         } else if !self.version_matches(row.version) {
             Err(RepoError::PreconditionFailed {
                 current_version: row.version,
@@ -220,6 +249,7 @@ impl StatusChange {
         }
         if self.finishes {
             after.completed_at = Some(self.at);
+            after.lease.expires_at = None;
         }
         match &self.result {
             ResultWrite::Keep => {}
@@ -271,6 +301,9 @@ mod tests {
             started_at: None,
             completed_at: None,
             version: 1,
+            lease: crate::Lease::default(),
+            not_before: None,
+            run: crate::RunOptions::default(),
         }
     }
 

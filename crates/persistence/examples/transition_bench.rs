@@ -97,6 +97,7 @@ where
                 Ok(NewTask {
                     task_name: TaskName::parse(format!("t{i}"))?,
                     input: Some(serde_json::json!({"n": i})),
+                    run: flowexec_domain::RunOptions::default(),
                 })
             })
             .collect::<anyhow::Result<_>>()?;

@@ -11,8 +11,8 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, ApiKeyInfo, FlowExecution, FlowExecutionId, FlowName,
-    Organization, OrganizationId, OrganizationName, RecordedEvent, Role, TaskExecution,
-    TaskExecutionEvent, TaskExecutionId, TaskName,
+    Lease, Organization, OrganizationId, OrganizationName, RecordedEvent, RetryPolicy, Role,
+    RunOptions, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskName, WorkerId,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -51,6 +51,13 @@ pub(crate) struct TaskExecutionRow {
     pub(crate) started_at: Option<DateTime<Utc>>,
     pub(crate) completed_at: Option<DateTime<Utc>>,
     pub(crate) version: i64,
+    pub(crate) worker_id: Option<String>,
+    pub(crate) lease_expires_at: Option<DateTime<Utc>>,
+    pub(crate) heartbeat_at: Option<DateTime<Utc>>,
+    pub(crate) not_before: Option<DateTime<Utc>>,
+    pub(crate) priority: i32,
+    pub(crate) timeout_seconds: Option<i32>,
+    pub(crate) retry_policy: Option<Value>,
 }
 
 impl TryFrom<TaskExecutionRow> for TaskExecution {
@@ -73,6 +80,29 @@ impl TryFrom<TaskExecutionRow> for TaskExecution {
             started_at: row.started_at,
             completed_at: row.completed_at,
             version: row.version,
+            run: RunOptions {
+                priority: row.priority,
+                timeout_seconds: row
+                    .timeout_seconds
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|e| corrupt("timeout_seconds", e))?,
+                retry: row
+                    .retry_policy
+                    .map(serde_json::from_value::<RetryPolicy>)
+                    .transpose()
+                    .map_err(|e| corrupt("retry_policy", e))?,
+            },
+            not_before: row.not_before,
+            lease: Lease {
+                worker_id: row
+                    .worker_id
+                    .map(WorkerId::parse)
+                    .transpose()
+                    .map_err(|e| corrupt("worker_id", e))?,
+                expires_at: row.lease_expires_at,
+                heartbeat_at: row.heartbeat_at,
+            },
         })
     }
 }
@@ -95,6 +125,20 @@ impl From<&TaskExecution> for TaskExecutionRow {
             started_at: task.started_at,
             completed_at: task.completed_at,
             version: task.version,
+            worker_id: task.lease.worker_id.as_ref().map(|w| w.as_str().to_owned()),
+            lease_expires_at: task.lease.expires_at,
+            heartbeat_at: task.lease.heartbeat_at,
+            not_before: task.not_before,
+            priority: task.run.priority,
+            // Bounded by RunOptions::validate, far below i32::MAX.
+            timeout_seconds: task
+                .run
+                .timeout_seconds
+                .map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            retry_policy: task
+                .run
+                .retry
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null)),
         }
     }
 }

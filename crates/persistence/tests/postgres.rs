@@ -254,6 +254,10 @@ fn upgrading_a_database_filled_under_earlier_migrations_keeps_every_row() -> Tes
         assert_eq!(detail.task_executions.len(), 6);
         for task in &detail.task_executions {
             assert_eq!(task.version, 1);
+            // The worker columns: default run options, never claimed.
+            assert_eq!(task.run, flowexec_domain::RunOptions::default());
+            assert_eq!(task.lease, flowexec_domain::Lease::default());
+            assert_eq!(task.not_before, None);
             assert_eq!(format!("t-{}", task.status), task.task_name.as_str());
             assert_eq!(task.input, Some(serde_json::json!([1])));
         }

@@ -23,6 +23,10 @@ pub enum ServiceError {
         current: TaskStatus,
         requested: TaskStatus,
     },
+    /// A worker reported on a task that is no longer running under it: its
+    /// signal to stop working on it.
+    #[error("the task execution is {current} and no longer held by this worker")]
+    LeaseLost { current: TaskStatus },
     /// `If-Match` named a version the row no longer has.
     #[error("the task execution has changed: its current version is {current_version}")]
     PreconditionFailed { current_version: i64 },
@@ -56,6 +60,7 @@ impl From<RepoError> for ServiceError {
             RepoError::InvalidTransition { current, requested } => {
                 Self::InvalidTransition { current, requested }
             }
+            RepoError::LeaseLost { current } => Self::LeaseLost { current },
             RepoError::PreconditionFailed { current_version } => {
                 Self::PreconditionFailed { current_version }
             }

@@ -93,6 +93,7 @@ impl Subject for UseCases {
                     Ok(NewTask {
                         task_name: TaskName::parse(format!("t{i}")).map_err(|e| e.to_string())?,
                         input: Some(json!(i)),
+                        run: flowexec_domain::RunOptions::default(),
                     })
                 })
                 .collect::<Result<_, String>>()?,

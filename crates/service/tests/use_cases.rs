@@ -100,6 +100,7 @@ fn new_flow(tasks: &[&str]) -> anyhow::Result<NewFlowExecution> {
             Ok(NewTask {
                 task_name: TaskName::parse(*t)?,
                 input: None,
+                run: flowexec_domain::RunOptions::default(),
             })
         })
         .collect::<anyhow::Result<_>>()?;

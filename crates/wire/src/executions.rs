@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 
 use flowexec_domain::{
     FlowExecution, FlowExecutionDetail, FlowName, FlowStatus, NewFlowExecution, NewTask,
-    TaskExecution, TaskName, TaskStatus,
+    RunOptions, TaskExecution, TaskName, TaskStatus, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::number::{integral, optional_integral};
 use crate::problem::FieldError;
+use crate::workers::RetryPolicyBody;
 
 /// Current execution state of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -78,6 +80,25 @@ pub struct TaskExecutionBody {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The worker that claimed it (kept once the run ends), or null.
+    #[schema(max_length = 200, example = "host-1/pid-4242")]
+    pub worker_id: Option<String>,
+    /// While it runs under a worker: when the worker's lease lapses unless
+    /// it sends a heartbeat or reports; null otherwise.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The worker's last heartbeat (its claim counts as the first), or null.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Queued, it is not claimed before this time (a retry's backoff); null:
+    /// at once.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Claimed before queued tasks of lower priority.
+    pub priority: i32,
+    /// A run that lasts longer fails with `{"code": "timed_out"}`; null: no
+    /// limit.
+    #[schema(minimum = 1, maximum = 604_800)]
+    pub timeout_seconds: Option<u32>,
+    /// Its retry policy; null: the server's default.
+    pub retry: Option<RetryPolicyBody>,
 }
 
 impl From<TaskExecution> for TaskExecutionBody {
@@ -97,6 +118,13 @@ impl From<TaskExecution> for TaskExecutionBody {
             updated_at: task.updated_at,
             started_at: task.started_at,
             completed_at: task.completed_at,
+            worker_id: task.lease.worker_id.map(WorkerId::into_string),
+            lease_expires_at: task.lease.expires_at,
+            heartbeat_at: task.lease.heartbeat_at,
+            not_before: task.not_before,
+            priority: task.run.priority,
+            timeout_seconds: task.run.timeout_seconds,
+            retry: task.run.retry.map(Into::into),
         }
     }
 }
@@ -204,6 +232,30 @@ pub struct NewTaskBody {
     /// and after the decimal point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
+    /// Claimed before queued tasks of lower priority; 0 by default.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "integral"
+    )]
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
+    pub priority: i32,
+    /// A run that lasts longer fails with `{"code": "timed_out"}`; omitted
+    /// or null: no limit.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_integral"
+    )]
+    #[schema(minimum = 1, maximum = 604_800)]
+    pub timeout_seconds: Option<u32>,
+    /// Its retry policy; omitted or null: the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicyBody>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 /// A new flow execution: its name, input, and 1–1000 tasks with distinct
@@ -243,12 +295,30 @@ impl NewFlowExecutionBody {
             .ok();
         let mut tasks = Vec::with_capacity(self.tasks.len());
         for (i, task) in self.tasks.into_iter().enumerate() {
-            match TaskName::parse(task.task_name) {
-                Ok(task_name) => tasks.push(NewTask {
+            let task_name = TaskName::parse(task.task_name)
+                .map_err(|e| errors.push(field_error(format!("tasks[{i}].task_name"), e)))
+                .ok();
+            let retry = match task
+                .retry
+                .map(|r| r.into_policy(&format!("tasks[{i}].retry")))
+            {
+                Some(Err(broken)) => {
+                    errors.extend(broken);
+                    None
+                }
+                Some(Ok(policy)) => Some(policy),
+                None => None,
+            };
+            if let Some(task_name) = task_name {
+                tasks.push(NewTask {
                     task_name,
                     input: task.input.filter(|v| !v.is_null()),
-                }),
-                Err(e) => errors.push(field_error(format!("tasks[{i}].task_name"), e)),
+                    run: RunOptions {
+                        priority: task.priority,
+                        timeout_seconds: task.timeout_seconds,
+                        retry,
+                    },
+                });
             }
         }
         match flow_name {
@@ -272,6 +342,9 @@ impl From<&NewFlowExecution> for NewFlowExecutionBody {
                 .map(|t| NewTaskBody {
                     task_name: t.task_name.to_string(),
                     input: t.input.clone(),
+                    priority: t.run.priority,
+                    timeout_seconds: t.run.timeout_seconds,
+                    retry: t.run.retry.map(Into::into),
                 })
                 .collect(),
         }

@@ -5,7 +5,9 @@ mod health;
 mod keys;
 mod lifecycle;
 mod lists;
+mod number;
 mod problem;
+mod workers;
 
 pub use executions::{
     FlowExecutionBody, FlowStatusBody, NewFlowExecutionBody, NewTaskBody, Status, TaskExecutionBody,
@@ -18,3 +20,4 @@ pub use lists::{
     FlowListParams, ListRequest, TaskExecutionPageBody, TaskListParams,
 };
 pub use problem::{FieldError, Problem};
+pub use workers::{BackoffBody, JitterBody, RetryPolicyBody};

@@ -103,6 +103,7 @@ impl World {
             .map(|t| NewTask {
                 task_name: TaskName::parse(*t).unwrap(),
                 input: Some(json!({"a": [1, "x", null]})),
+                run: flowexec_domain::RunOptions::default(),
             })
             .collect();
         let new = NewFlowExecution::new(FlowName::parse("etl").unwrap(), None, tasks).unwrap();

@@ -29,6 +29,13 @@ pub(crate) type TaskExecutionRecord = (
     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
     diesel::sql_types::Int8,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Int4,
+    diesel::sql_types::Nullable<diesel::sql_types::Int4>,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
 );
 
 /// What `flowexec_change_status` returns: the row's columns, then whether
@@ -49,6 +56,13 @@ pub(crate) type ChangedRecord = (
     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
     diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
     diesel::sql_types::Int8,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    diesel::sql_types::Int4,
+    diesel::sql_types::Nullable<diesel::sql_types::Int4>,
+    diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
     diesel::sql_types::Bool,
 );
 
@@ -69,6 +83,13 @@ pub(crate) type TaskExecutionTuple = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     i64,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    i32,
+    Option<i32>,
+    Option<Value>,
 );
 
 /// The Rust values of a [`ChangedRecord`].
@@ -88,6 +109,13 @@ pub(crate) type ChangedTuple = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     i64,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    i32,
+    Option<i32>,
+    Option<Value>,
     bool,
 );
 
@@ -109,6 +137,13 @@ impl From<TaskExecutionTuple> for TaskExecutionRow {
             started_at: t.12,
             completed_at: t.13,
             version: t.14,
+            worker_id: t.15,
+            lease_expires_at: t.16,
+            heartbeat_at: t.17,
+            not_before: t.18,
+            priority: t.19,
+            timeout_seconds: t.20,
+            retry_policy: t.21,
         }
     }
 }
@@ -116,9 +151,10 @@ impl From<TaskExecutionTuple> for TaskExecutionRow {
 /// The row of a [`ChangedTuple`], and whether the change applied.
 pub(crate) fn changed_row(t: ChangedTuple) -> (TaskExecutionRow, bool) {
     let row = (
-        t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11, t.12, t.13, t.14,
+        t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11, t.12, t.13, t.14, t.15, t.16,
+        t.17, t.18, t.19, t.20, t.21,
     );
-    (row.into(), t.15)
+    (row.into(), t.22)
 }
 
 #[derive(Insertable)]

@@ -49,6 +49,13 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         version -> Int8,
+        worker_id -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        heartbeat_at -> Nullable<Timestamptz>,
+        not_before -> Nullable<Timestamptz>,
+        priority -> Int4,
+        timeout_seconds -> Nullable<Int4>,
+        retry_policy -> Nullable<Jsonb>,
     }
 }
 

@@ -10,8 +10,9 @@ use flowexec_domain::{
     ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail,
     FlowExecutionFilter, FlowExecutionId, IfMatch, ListQuery, OrganizationId, RecordedEvent,
     RepoError, ResultWrite, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter,
-    TaskExecutionId, TaskName, Tenant,
+    TaskExecutionId, TaskName, TaskStatus, Tenant,
 };
+use flowexec_domain::{Claim, Heartbeat};
 use uuid::Uuid;
 
 use crate::error::{connection_lost, StoreError};
@@ -40,6 +41,7 @@ diesel::define_sql_function! {
         from: Array<Text>,
         versions: Nullable<Array<Int8>>,
         reason: Nullable<Text>,
+        worker_id: Nullable<Text>,
     ) -> Record<ChangedRecord>;
 }
 
@@ -430,6 +432,7 @@ impl TenantTx for PgTx<'_> {
             from,
             versions,
             change.reason.as_deref(),
+            change.held_by.as_ref().map(|w| w.as_str()),
         ))
         .get_result::<ChangedTuple>(self.conn)
         .optional()
@@ -447,5 +450,89 @@ impl TenantTx for PgTx<'_> {
             }))
         });
         self.done(result)?.ok_or(RepoError::NotFound)
+    }
+
+    /// One statement: the rows chosen `FOR UPDATE SKIP LOCKED` (a row
+    /// another claim holds is passed over, never waited for), updated, and
+    /// their events recorded.
+    fn claim(&mut self, claim: &Claim) -> Result<Vec<TaskExecution>, RepoError> {
+        let names: Vec<&str> = claim.task_names.iter().map(|n| n.as_str()).collect();
+        let by_name = if names.is_empty() {
+            ""
+        } else {
+            "AND t.task_name = ANY ($8)"
+        };
+        let sql = format!(
+            "WITH picked AS (
+                SELECT t.organization_id, t.id FROM task_executions AS t
+                WHERE t.organization_id = $1 AND t.status = 'queued'
+                  AND (t.not_before IS NULL OR t.not_before <= $2) {by_name}
+                ORDER BY t.priority DESC, t.created_at, t.id
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE task_executions AS t SET
+                    status = 'running', worker_id = $4, lease_expires_at = $5,
+                    heartbeat_at = $2, started_at = $2, updated_at = $2,
+                    modified_by = $6, version = t.version + 1
+                FROM picked AS p
+                WHERE t.organization_id = p.organization_id AND t.id = p.id
+                RETURNING t.*
+            ), recorded AS (
+                INSERT INTO task_execution_events
+                    (organization_id, task_execution_id, from_status, to_status, actor, reason, created_at)
+                SELECT c.organization_id, c.id, 'queued', 'running', $6, $7, $2 FROM claimed AS c
+            )
+            SELECT * FROM claimed ORDER BY priority DESC, created_at, id"
+        );
+        let mut query = diesel::sql_query(sql)
+            .into_boxed()
+            .bind::<SqlUuid, _>(self.org())
+            .bind::<Timestamptz, _>(claim.at)
+            .bind::<Int8, _>(i64::try_from(claim.limit).unwrap_or(i64::MAX))
+            .bind::<Text, _>(claim.worker_id.as_str().to_owned())
+            .bind::<Timestamptz, _>(claim.lease_expires_at)
+            .bind::<Text, _>(claim.actor.to_string())
+            .bind::<Text, _>(claim.reason());
+        if !names.is_empty() {
+            query = query.bind::<Array<Text>, _>(names);
+        }
+        let result = query
+            .load::<TaskExecutionRow>(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|rows| {
+                Ok(rows
+                    .into_iter()
+                    .map(TaskExecution::try_from)
+                    .collect::<Result<Vec<_>, _>>()?)
+            });
+        self.done(result)
+    }
+
+    fn heartbeat(&mut self, beat: &Heartbeat) -> Result<ChangeOutcome, RepoError> {
+        let org = self.org();
+        let id = beat.task_execution_id.into_uuid();
+        let result = diesel::update(
+            te::table
+                .filter(te::organization_id.eq(org))
+                .filter(te::id.eq(id))
+                .filter(te::status.eq(TaskStatus::Running.as_str()))
+                .filter(te::worker_id.eq(beat.worker_id.as_str())),
+        )
+        .set((
+            te::lease_expires_at.eq(beat.lease_expires_at),
+            te::heartbeat_at.eq(beat.at),
+        ))
+        .returning(TaskExecutionRow::as_returning())
+        .get_result(self.conn)
+        .optional()
+        .map_err(StoreError::from)
+        .and_then(|row| Ok(row.map(TaskExecution::try_from).transpose()?));
+        match self.done(result)? {
+            Some(after) => Ok(ChangeOutcome::Changed(after)),
+            None => Ok(ChangeOutcome::Refused(
+                self.task_row(beat.task_execution_id, false)?,
+            )),
+        }
     }
 }

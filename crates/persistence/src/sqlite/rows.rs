@@ -46,6 +46,13 @@ pub(crate) struct SqliteTaskExecutionRow {
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
     version: i64,
+    worker_id: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    heartbeat_at: Option<DateTime<Utc>>,
+    not_before: Option<DateTime<Utc>>,
+    priority: i32,
+    timeout_seconds: Option<i32>,
+    retry_policy: Option<String>,
 }
 
 impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
@@ -68,6 +75,13 @@ impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
             started_at: row.started_at,
             completed_at: row.completed_at,
             version: row.version,
+            worker_id: row.worker_id,
+            lease_expires_at: row.lease_expires_at,
+            heartbeat_at: row.heartbeat_at,
+            not_before: row.not_before,
+            priority: row.priority,
+            timeout_seconds: row.timeout_seconds,
+            retry_policy: json(row.retry_policy)?,
         })
     }
 }
@@ -90,26 +104,43 @@ pub(crate) struct NewSqliteTaskExecutionRow {
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
     version: i64,
+    worker_id: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    heartbeat_at: Option<DateTime<Utc>>,
+    not_before: Option<DateTime<Utc>>,
+    priority: i32,
+    timeout_seconds: Option<i32>,
+    retry_policy: Option<String>,
 }
 
 impl From<&TaskExecution> for NewSqliteTaskExecutionRow {
     fn from(task: &TaskExecution) -> Self {
+        // The shared row maps the domain's fields once; here only UUIDs
+        // and JSON become text.
+        let row = TaskExecutionRow::from(task);
         Self {
-            organization_id: task.organization_id.to_string(),
-            id: task.id.to_string(),
-            flow_execution_id: task.flow_execution_id.to_string(),
-            task_name: task.task_name.as_str().to_owned(),
-            execution_index: task.execution_index,
+            organization_id: row.organization_id.to_string(),
+            id: row.id.to_string(),
+            flow_execution_id: row.flow_execution_id.to_string(),
+            task_name: row.task_name,
+            execution_index: row.execution_index,
             status: task.status.as_str(),
-            input: json_text(task.input.as_ref()),
-            output: json_text(task.output.as_ref()),
-            error: json_text(task.error.as_ref()),
-            modified_by: task.modified_by.to_string(),
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            started_at: task.started_at,
-            completed_at: task.completed_at,
-            version: task.version,
+            input: json_text(row.input.as_ref()),
+            output: json_text(row.output.as_ref()),
+            error: json_text(row.error.as_ref()),
+            modified_by: row.modified_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+            version: row.version,
+            worker_id: row.worker_id,
+            lease_expires_at: row.lease_expires_at,
+            heartbeat_at: row.heartbeat_at,
+            not_before: row.not_before,
+            priority: row.priority,
+            timeout_seconds: row.timeout_seconds,
+            retry_policy: json_text(row.retry_policy.as_ref()),
         }
     }
 }

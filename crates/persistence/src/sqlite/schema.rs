@@ -49,6 +49,13 @@ diesel::table! {
         started_at -> Nullable<TimestamptzSqlite>,
         completed_at -> Nullable<TimestamptzSqlite>,
         version -> BigInt,
+        worker_id -> Nullable<Text>,
+        lease_expires_at -> Nullable<TimestamptzSqlite>,
+        heartbeat_at -> Nullable<TimestamptzSqlite>,
+        not_before -> Nullable<TimestamptzSqlite>,
+        priority -> Integer,
+        timeout_seconds -> Nullable<Integer>,
+        retry_policy -> Nullable<Text>,
     }
 }
 

@@ -10,8 +10,9 @@ use flowexec_domain::{
     ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail,
     FlowExecutionFilter, FlowExecutionId, ListQuery, OrganizationId, RecordedEvent, RepoError,
     StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId,
-    TaskName, Tenant,
+    TaskName, TaskStatus, Tenant,
 };
+use flowexec_domain::{Claim, Heartbeat};
 
 use super::rows::{
     json_text, uuid, NewSqliteEventRow, NewSqliteFlowExecutionRow, NewSqliteTaskExecutionRow,
@@ -362,6 +363,7 @@ impl TenantTx for SqliteTx<'_> {
             te::updated_at.eq(after.updated_at),
             te::started_at.eq(after.started_at),
             te::completed_at.eq(after.completed_at),
+            te::lease_expires_at.eq(after.lease.expires_at),
             te::output.eq(json_text(after.output.as_ref())),
             te::error.eq(json_text(after.error.as_ref())),
             te::version.eq(after.version),
@@ -374,6 +376,82 @@ impl TenantTx for SqliteTx<'_> {
             )));
         }
         self.insert_events(&[change.event(before.status)])?;
+        Ok(ChangeOutcome::Changed(after))
+    }
+
+    /// Writes run one at a time, so the rows chosen here are the ones the
+    /// update takes (no other claim can hold them).
+    fn claim(&mut self, claim: &Claim) -> Result<Vec<TaskExecution>, RepoError> {
+        let mut query = te::table
+            .filter(te::organization_id.eq(&self.org))
+            .filter(te::status.eq(TaskStatus::Queued.as_str()))
+            .filter(te::not_before.is_null().or(te::not_before.le(claim.at)))
+            .into_boxed();
+        if !claim.task_names.is_empty() {
+            let names: Vec<&str> = claim.task_names.iter().map(|n| n.as_str()).collect();
+            query = query.filter(te::task_name.eq_any(names));
+        }
+        let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
+        let chosen = query
+            .order((te::priority.desc(), te::created_at.asc(), te::id.asc()))
+            .limit(limit)
+            .select(SqliteTaskExecutionRow::as_select())
+            .load(self.conn)
+            .map_err(StoreError::from)?
+            .into_iter()
+            .map(|row| Ok(TaskExecution::try_from(TaskExecutionRow::try_from(row)?)?))
+            .collect::<Result<Vec<TaskExecution>, StoreError>>()?;
+        if chosen.is_empty() {
+            return Ok(chosen);
+        }
+        let ids: Vec<String> = chosen.iter().map(|t| t.id.to_string()).collect();
+        let updated = diesel::update(
+            te::table
+                .filter(te::organization_id.eq(&self.org))
+                .filter(te::id.eq_any(&ids))
+                .filter(te::status.eq(TaskStatus::Queued.as_str())),
+        )
+        .set((
+            te::status.eq(TaskStatus::Running.as_str()),
+            te::worker_id.eq(claim.worker_id.as_str()),
+            te::lease_expires_at.eq(claim.lease_expires_at),
+            te::heartbeat_at.eq(claim.at),
+            te::started_at.eq(claim.at),
+            te::updated_at.eq(claim.at),
+            te::modified_by.eq(claim.actor.to_string()),
+            te::version.eq(te::version + 1),
+        ))
+        .execute(self.conn)
+        .map_err(StoreError::from)?;
+        if updated != chosen.len() {
+            return Err(RepoError::Unknown(anyhow::anyhow!(
+                "a claim of {} rows read under the write lock updated {updated}",
+                chosen.len()
+            )));
+        }
+        let events: Vec<TaskExecutionEvent> = chosen.iter().map(|t| claim.event(t.id)).collect();
+        self.insert_events(&events)?;
+        Ok(chosen.iter().map(|t| claim.applied_to(t)).collect())
+    }
+
+    fn heartbeat(&mut self, beat: &Heartbeat) -> Result<ChangeOutcome, RepoError> {
+        let id = beat.task_execution_id.to_string();
+        let before = task_row(self.conn, &self.org, &id)?;
+        if !beat.applies_to(&before) {
+            return Ok(ChangeOutcome::Refused(before));
+        }
+        let after = beat.applied_to(&before);
+        diesel::update(
+            te::table
+                .filter(te::organization_id.eq(&self.org))
+                .filter(te::id.eq(&id)),
+        )
+        .set((
+            te::lease_expires_at.eq(after.lease.expires_at),
+            te::heartbeat_at.eq(after.lease.heartbeat_at),
+        ))
+        .execute(self.conn)
+        .map_err(StoreError::from)?;
         Ok(ChangeOutcome::Changed(after))
     }
 }

@@ -1,0 +1,10 @@
+DROP INDEX IF EXISTS task_executions_running_idx;
+DROP INDEX IF EXISTS task_executions_claim_name_idx;
+DROP INDEX IF EXISTS task_executions_claim_idx;
+ALTER TABLE task_executions DROP COLUMN retry_policy;
+ALTER TABLE task_executions DROP COLUMN timeout_seconds;
+ALTER TABLE task_executions DROP COLUMN priority;
+ALTER TABLE task_executions DROP COLUMN not_before;
+ALTER TABLE task_executions DROP COLUMN heartbeat_at;
+ALTER TABLE task_executions DROP COLUMN lease_expires_at;
+ALTER TABLE task_executions DROP COLUMN worker_id;
