@@ -11,6 +11,7 @@ mod openapi;
 mod request_context;
 mod request_schema;
 mod shutdown;
+mod work_signal;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +20,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
-use flowexec_service::{Authenticate, ExecutionUseCases, KeyUseCases, Readiness};
+use flowexec_service::{Authenticate, ExecutionUseCases, KeyUseCases, Readiness, WorkerUseCases};
 
 pub use shutdown::ShutdownSignal;
+pub use work_signal::WorkSignal;
 
 /// Limits the API enforces on requests, and the server's shutdown.
 #[derive(Debug, Clone)]
@@ -52,6 +54,9 @@ pub struct ApiServices {
     pub executions: Arc<dyn ExecutionUseCases>,
     pub keys: Arc<dyn KeyUseCases>,
     pub readiness: Arc<dyn Readiness>,
+    pub workers: Arc<dyn WorkerUseCases>,
+    /// Wakes claims waiting for work.
+    pub work: WorkSignal,
 }
 
 /// The whole application: routes, extractors' configuration, error
@@ -73,6 +78,8 @@ pub fn build_app(
         .app_data(web::Data::from(services.executions))
         .app_data(web::Data::from(services.keys))
         .app_data(web::Data::from(services.readiness))
+        .app_data(web::Data::from(services.workers))
+        .app_data(web::Data::new(services.work))
         .app_data(web::Data::new(settings.clone()))
         .configure(handlers::routes)
         .default_service(web::to(handlers::not_found))

@@ -32,7 +32,11 @@ fn validator(name: &str) -> Result<Arc<Validator>, ApiError> {
         "components": document["components"],
     });
     let compiled = Arc::new(
-        jsonschema::validator_for(&schema)
+        // Formats are assertions here (`uuid`, `date-time`): a body the
+        // schema accepts must read into the typed struct.
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
             .map_err(|e| ApiError::internal(&format!("the schema of {name}: {e}")))?,
     );
     if let Ok(mut all) = VALIDATORS.write() {
@@ -141,6 +145,7 @@ fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
                 }
                 ValidationErrorKind::Pattern { pattern } => format!("must match {pattern}"),
                 ValidationErrorKind::Minimum { limit } => format!("must be at least {limit}"),
+                ValidationErrorKind::Format { format } => format!("must be a valid {format}"),
                 ValidationErrorKind::Maximum { limit } => format!("must be at most {limit}"),
                 ValidationErrorKind::Enum { options } => format!("must be one of {options}"),
                 // Not `error.to_string()`: it quotes the value, which may be

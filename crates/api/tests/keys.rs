@@ -60,8 +60,8 @@ async fn an_admin_issues_lists_and_revokes_keys_and_a_revoked_key_is_refused_at_
     let keys = listed["api_keys"].as_array().cloned().unwrap_or_default();
     assert_eq!(
         keys.len(),
-        4,
-        "admin, write, read and the new one: {listed}"
+        5,
+        "admin, write, read, worker and the new one: {listed}"
     );
     assert!(keys
         .iter()

@@ -227,7 +227,10 @@ async fn successes() {
         .unwrap();
     let worker = keys
         .iter()
-        .find(|k| k.role == flowexec_domain::Role::Worker)
+        .find(|k| {
+            k.role == flowexec_domain::Role::Worker
+                && k.actor == flowexec_domain::Actor::ServiceAccount
+        })
         .unwrap()
         .id;
     let revoked = answer(
@@ -248,6 +251,80 @@ async fn successes() {
         .await;
         snapshot(name, &text);
     }
+}
+
+#[actix_web::test]
+async fn worker_protocol() {
+    let world = World::new();
+    let settings = ApiSettings::default();
+    let call = |uri: String, body: serde_json::Value| {
+        TestRequest::post()
+            .uri(&uri)
+            .insert_header(("Authorization", format!("Bearer {}", world.worker_key)))
+            .set_json(body)
+    };
+    let first = world.flow(&["extract"]).task_executions[0].id;
+    let claimed = answer(
+        world.services.clone(),
+        &settings,
+        call(
+            "/task-executions/claim".into(),
+            json!({"worker_id": "w-1", "lease_seconds": 30}),
+        ),
+    )
+    .await;
+    snapshot("post_claim_200", &claimed);
+    let steps = [
+        (
+            "post_heartbeat_200",
+            format!("/task-executions/{first}/heartbeat"),
+            json!({"worker_id": "w-1", "lease_seconds": 60}),
+        ),
+        (
+            "error_409_lease_lost",
+            format!("/task-executions/{first}/complete"),
+            json!({"worker_id": "w-2", "output": 1}),
+        ),
+        (
+            "post_complete_200",
+            format!("/task-executions/{first}/complete"),
+            json!({"worker_id": "w-1", "output": {"rows": 12}}),
+        ),
+    ];
+    for (name, uri, body) in steps {
+        let text = answer(world.services.clone(), &settings, call(uri, body)).await;
+        snapshot(name, &text);
+    }
+    let second = world.flow(&["load"]).task_executions[0].id;
+    answer(
+        world.services.clone(),
+        &settings,
+        call("/task-executions/claim".into(), json!({"worker_id": "w-1"})),
+    )
+    .await;
+    let failed = answer(
+        world.services.clone(),
+        &settings,
+        call(
+            format!("/task-executions/{second}/fail"),
+            json!({"worker_id": "w-1", "error": {"code": "disk_full"}, "retryable": false}),
+        ),
+    )
+    .await;
+    snapshot("post_fail_200", &failed);
+    let results = answer(
+        world.services.clone(),
+        &settings,
+        call(
+            "/task-executions/results".into(),
+            json!({"results": [
+                {"id": first, "worker_id": "w-1", "status": "completed", "output": {"rows": 12}},
+                {"id": second, "worker_id": "w-2", "status": "completed"},
+            ]}),
+        ),
+    )
+    .await;
+    snapshot("post_results_200", &results);
 }
 
 #[actix_web::test]

@@ -10,12 +10,12 @@ use crate::ids::{ApiKeyId, OrganizationId};
 
 /// What an API key may do.
 ///
-/// | role   | read | create flow executions | manage keys |
-/// |--------|------|------------------------|-------------|
-/// | admin  | yes  | yes                    | yes         |
-/// | write  | yes  | yes                    | no          |
-/// | read   | yes  | no                     | no          |
-/// | worker | yes  | no                     | no          |
+/// | role   | read | create and change executions | run tasks (claim, report) | manage keys |
+/// |--------|------|------------------------------|---------------------------|-------------|
+/// | admin  | yes  | yes                          | yes                       | yes         |
+/// | write  | yes  | yes                          | no                        | no          |
+/// | read   | yes  | no                           | no                        | no          |
+/// | worker | yes  | no                           | yes                       | no          |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -40,6 +40,11 @@ impl Role {
     /// May create and change flow and task executions.
     pub const fn can_write(self) -> bool {
         matches!(self, Self::Admin | Self::Write)
+    }
+
+    /// May claim tasks, send heartbeats and report results.
+    pub const fn can_run_tasks(self) -> bool {
+        matches!(self, Self::Admin | Self::Worker)
     }
 }
 

@@ -22,6 +22,12 @@ pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
 pub const MAX_ORGANIZATION_NAME_LEN: usize = 200;
 /// Longest worker id accepted.
 pub const MAX_WORKER_ID_LEN: usize = 200;
+/// The characters of an organization name or worker id as a regular
+/// expression (the length aside): no control characters, no white space
+/// at either end. What the OpenAPI document states, kept equal to
+/// [`WorkerId::parse`] by a test.
+pub const DISPLAY_NAME_PATTERN: &str =
+    r"^[^\s\x00-\x1F\x7F-\x9F]([^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?$";
 
 fn parse_identifier(value: &str) -> Result<(), ParseError> {
     if value.is_empty() {
@@ -198,6 +204,34 @@ mod tests {
             assert!(
                 OrganizationName::parse(bad).is_err(),
                 "{bad:?} was accepted"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_display_name_pattern_accepts_exactly_what_parse_accepts() -> Result<(), regex::Error> {
+        let pattern = regex::Regex::new(DISPLAY_NAME_PATTERN)?;
+        for text in [
+            "w",
+            "host-1/pid 42",
+            "ä ö",
+            "x\u{a0}y",
+            "",
+            " ",
+            " padded",
+            "padded ",
+            "tab\tin",
+            "nul\0",
+            "\u{85}next",
+            "end\u{9f}",
+            "\u{2003}em",
+            "a\u{7f}",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                WorkerId::parse(text).is_ok(),
+                "{text:?}"
             );
         }
         Ok(())

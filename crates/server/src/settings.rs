@@ -26,6 +26,10 @@
 //! - `auth.key_cache_secs` — how long an authentication verdict (a valid
 //!   key's principal, or a refusal) is reused without a database lookup
 //!   (default 10; 0 disables; a revoked key stops working within this time)
+//! - `workers.retry` — the retry policy of a task created without one:
+//!   `max_attempts` (default 3), `backoff.initial_ms` (1000),
+//!   `backoff.factor` (2.0), `backoff.max_ms` (60000), `jitter` (`full` or
+//!   `none`; default `full`)
 //! - `log.format` — `text` or `json` (default `text`); `log.level` — an
 //!   `EnvFilter` directive (default `info`; `RUST_LOG` wins when set)
 
@@ -34,8 +38,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use config::{Config, Environment, File, FileFormat};
 use flowexec_api::ApiSettings;
+use flowexec_domain::{Jitter, RetryPolicy};
 use flowexec_persistence::PoolSettings;
-use flowexec_service::KeyCacheSettings;
+use flowexec_service::{KeyCacheSettings, WorkerSettings};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +50,21 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub bootstrap: BootstrapSettings,
+    pub workers: WorkersSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct WorkersSettings {
+    pub retry: RetryPolicy,
+}
+
+impl From<WorkersSettings> for WorkerSettings {
+    fn from(settings: WorkersSettings) -> Self {
+        Self {
+            default_retry: settings.retry,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +143,7 @@ fn defaults_builder() -> anyhow::Result<config::ConfigBuilder<config::builder::D
     let pool = PoolSettings::default();
     let api = ApiSettings::default();
     let keys = KeyCacheSettings::default();
+    let retry = WorkerSettings::default().default_retry;
     Ok(Config::builder()
         .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
         .set_default("database.pool_size", pool.max_size)?
@@ -133,7 +153,18 @@ fn defaults_builder() -> anyhow::Result<config::ConfigBuilder<config::builder::D
         )?
         .set_default("server.max_body_bytes", u64::try_from(api.max_body_bytes)?)?
         .set_default("server.body_timeout_secs", api.body_timeout.as_secs())?
-        .set_default("auth.key_cache_secs", keys.ttl.as_secs())?)
+        .set_default("auth.key_cache_secs", keys.ttl.as_secs())?
+        .set_default("workers.retry.max_attempts", retry.max_attempts)?
+        .set_default("workers.retry.backoff.initial_ms", retry.backoff.initial_ms)?
+        .set_default("workers.retry.backoff.factor", retry.backoff.factor)?
+        .set_default("workers.retry.backoff.max_ms", retry.backoff.max_ms)?
+        .set_default(
+            "workers.retry.jitter",
+            match retry.jitter {
+                Jitter::Full => "full",
+                Jitter::None => "none",
+            },
+        )?)
 }
 
 impl Settings {
@@ -197,6 +228,13 @@ impl Settings {
             self.server.max_connections != Some(0),
             "server.max_connections must be at least 1"
         );
+        if let Err(errors) = self.workers.retry.validate() {
+            let listed: Vec<String> = errors
+                .iter()
+                .map(|(field, e)| format!("workers.retry.{field} {e}"))
+                .collect();
+            anyhow::bail!("{}", listed.join("; "));
+        }
         Ok(())
     }
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use flowexec_api::ApiServices;
+use flowexec_api::{ApiServices, WorkSignal};
 use flowexec_domain::ports::{ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
 use flowexec_service::{
-    ApiKeys, Authenticate, Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness,
+    ApiKeys, Authenticate, Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness, Workers,
 };
 
 use crate::settings::Settings;
@@ -168,6 +168,8 @@ where
         executions: Arc::new(Executions::new(store.clone())),
         keys: Arc::new(ApiKeys::new(store.clone(), auth.clone())),
         readiness: Arc::new(StoreReadiness(store.clone())),
+        workers: Arc::new(Workers::new(store.clone(), settings.workers.into())),
+        work: WorkSignal::new(),
         auth,
     }
 }

@@ -640,3 +640,213 @@ fn the_api_follows_the_lifecycle_model(kind: Kind) -> TestResult {
 }
 
 on_both_backends!(the_api_follows_the_lifecycle_model);
+
+/// The worker protocol over real HTTP on each store: claims by the roles
+/// that may (and no other, and never another organization's tasks),
+/// heartbeats, reports alone and in a batch, a retryable failure's next
+/// attempt; then 8 workers racing to drain 60 tasks, each taken once.
+fn workers_run_tasks_over_http(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Admin, Actor::System)?;
+    let worker = app.key(&tenant, Role::Worker)?;
+    let reader = app.key(&tenant, Role::Read)?;
+    let stranger = app.tenant(Role::Admin, Actor::System)?;
+    let post = |key: &str, path: &str, body: Value| {
+        send(app.client.post(app.url(path)).bearer_auth(key).json(&body))
+    };
+    let tasks: Vec<Value> = (0..3)
+        .map(|i| json!({"task_name": format!("t{i}")}))
+        .collect();
+    let (status, _, _) = post(
+        &tenant.key,
+        "/flow-executions",
+        json!({"flow_name": "f", "tasks": tasks}),
+    )?;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = post(&reader, "/task-executions/claim", json!({"worker_id": "w"}))?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, none, _) = post(
+        &stranger.key,
+        "/task-executions/claim",
+        json!({"worker_id": "w", "limit": 10}),
+    )?;
+    assert_eq!(
+        none["task_executions"],
+        json!([]),
+        "another organization's tasks were claimed"
+    );
+    let (status, claimed, _) = post(
+        &worker,
+        "/task-executions/claim",
+        json!({"worker_id": "w", "limit": 3, "lease_seconds": 30}),
+    )?;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let ids: Vec<String> = claimed["task_executions"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 3);
+    let (status, beat, etag) = post(
+        &worker,
+        &format!("/task-executions/{}/heartbeat", ids[0]),
+        json!({"worker_id": "w", "lease_seconds": 90}),
+    )?;
+    assert_eq!(
+        (status, etag.as_deref()),
+        (StatusCode::OK, Some("\"2\"")),
+        "{beat}"
+    );
+    let (status, foreign, _) = post(
+        &stranger.key,
+        &format!("/task-executions/{}/heartbeat", ids[0]),
+        json!({"worker_id": "w"}),
+    )?;
+    assert_eq!(
+        (status, &foreign["code"]),
+        (StatusCode::NOT_FOUND, &json!("not_found"))
+    );
+    let (status, lost, _) = post(
+        &worker,
+        &format!("/task-executions/{}/complete", ids[0]),
+        json!({"worker_id": "other"}),
+    )?;
+    assert_eq!(
+        (status, &lost["code"]),
+        (StatusCode::CONFLICT, &json!("lease_lost"))
+    );
+    let (status, done, _) = post(
+        &worker,
+        &format!("/task-executions/{}/complete", ids[0]),
+        json!({"worker_id": "w", "output": {"n": 1}}),
+    )?;
+    assert_eq!(
+        (status, &done["status"]),
+        (StatusCode::OK, &json!("completed"))
+    );
+    let (status, failed, _) = post(
+        &worker,
+        &format!("/task-executions/{}/fail", ids[1]),
+        json!({"worker_id": "w", "error": {"code": "boom"}}),
+    )?;
+    assert_eq!(
+        (status, &failed["status"]),
+        (StatusCode::OK, &json!("failed"))
+    );
+    let (status, batch, _) = post(
+        &worker,
+        "/task-executions/results",
+        json!({"results": [
+            {"id": ids[2], "worker_id": "w", "status": "completed"},
+            {"id": ids[0], "worker_id": "w", "status": "completed", "output": {"n": 1}},
+        ]}),
+    )?;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    assert_eq!(
+        (
+            &batch["results"][0]["status"],
+            &batch["results"][1]["status"]
+        ),
+        (&json!(200), &json!(200)),
+        "{batch}"
+    );
+    let flow = failed["flow_execution_id"].as_str().unwrap_or_default();
+    let (_, all, _) = send(
+        app.client
+            .get(app.url(&format!(
+                "/flow-executions/{flow}/task-executions?attempts=all"
+            )))
+            .bearer_auth(&reader),
+    )?;
+    let retry = all["task_executions"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|t| t["execution_index"] == json!(1))
+                .cloned()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        (&retry["status"], &retry["task_name"]),
+        (&json!("queued"), &failed["task_name"]),
+        "{all}"
+    );
+    assert!(retry["not_before"].is_string(), "{retry}");
+
+    // Racing workers: every task taken exactly once.
+    let names: Vec<Value> = (0..60)
+        .map(|i| json!({"task_name": format!("r{i}")}))
+        .collect();
+    post(
+        &tenant.key,
+        "/flow-executions",
+        json!({"flow_name": "race", "tasks": names}),
+    )?;
+    let threads = 8;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (client, url, key, barrier) = (
+                app.client.clone(),
+                app.url("/task-executions/claim"),
+                worker.clone(),
+                barrier.clone(),
+            );
+            thread::spawn(move || -> anyhow::Result<Vec<String>> {
+                barrier.wait();
+                let mut mine = Vec::new();
+                loop {
+                    let (_, body, _) = send(
+                        client
+                            .post(&url)
+                            .bearer_auth(&key)
+                            .json(&json!({"worker_id": format!("w{i}"), "limit": 4, "task_names": ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"]})),
+                    )?;
+                    let taken: Vec<String> = body["task_executions"]
+                        .as_array()
+                        .map(|all| all.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default();
+                    if taken.is_empty() {
+                        let (_, body, _) = send(
+                            client
+                                .post(&url)
+                                .bearer_auth(&key)
+                                .json(&json!({"worker_id": format!("w{i}"), "limit": 4})),
+                        )?;
+                        let rest: Vec<String> = body["task_executions"]
+                            .as_array()
+                            .map(|all| all.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect())
+                            .unwrap_or_default();
+                        if rest.is_empty() {
+                            return Ok(mine);
+                        }
+                        mine.extend(rest);
+                    } else {
+                        mine.extend(taken);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for handle in handles {
+        all.extend(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))??,
+        );
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "a task was claimed twice");
+    // The 60 racing tasks, and the retry once its backoff (at most a few
+    // seconds under the default policy) has passed, or not yet.
+    assert!((60..=61).contains(&total), "{total} tasks claimed");
+    Ok(())
+}
+
+on_both_backends!(workers_run_tasks_over_http);

@@ -127,3 +127,15 @@ pub fn require_write(principal: &Principal) -> Result<(), ServiceError> {
         })
     }
 }
+
+/// [`ServiceError::Forbidden`] unless the principal's role may run tasks
+/// (claim them, send heartbeats, report results).
+pub fn require_worker(principal: &Principal) -> Result<(), ServiceError> {
+    if principal.role.can_run_tasks() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden {
+            required: "admin, worker",
+        })
+    }
+}

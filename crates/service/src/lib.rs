@@ -9,10 +9,13 @@ mod executions;
 mod health;
 mod key_cache;
 pub mod keys;
+mod workers;
 
 pub use admin::{Admin, CreatedOrganization};
 pub use api_keys::{revoke, ApiKeys, KeyUseCases};
-pub use auth::{require_admin, require_write, Authenticate, KeyAuthenticator, KeyCacheSettings};
+pub use auth::{
+    require_admin, require_worker, require_write, Authenticate, KeyAuthenticator, KeyCacheSettings,
+};
 pub use error::ServiceError;
 pub use executions::{
     ChangeRequest, Changed, ExecutionUseCases, Executions, Page, PageRequest, DEFAULT_PAGE,
@@ -20,3 +23,4 @@ pub use executions::{
 };
 pub use health::{Readiness, StoreReadiness};
 pub use keys::IssuedKey;
+pub use workers::{ClaimRequest, Outcome, Report, WorkerSettings, WorkerUseCases, Workers};

@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use flowexec_domain::ports::ApiKeyRepository;
 use flowexec_domain::{
     Actor, ApiKeyCredentials, ApiKeyId, FixedClock, FlowExecutionId, FlowName, IfMatch, NewApiKey,
-    NewFlowExecution, NewTask, OrganizationId, OrganizationName, Principal, RepoError,
-    RetryRefusal, RetryRequest, Role, TaskExecutionId, TaskName, TaskStatus, Transition,
+    NewFlowExecution, NewTask, OrganizationId, OrganizationName, Principal, RepoError, RetryPolicy,
+    RetryRefusal, RetryRequest, Role, TaskExecutionId, TaskName, TaskStatus, Transition, WorkerId,
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, ApiKeys, Authenticate, ChangeRequest, ExecutionUseCases, Executions, KeyAuthenticator,
-    KeyCacheSettings, KeyUseCases, PageRequest, ServiceError,
+    Admin, ApiKeys, Authenticate, ChangeRequest, ClaimRequest, ExecutionUseCases, Executions,
+    KeyAuthenticator, KeyCacheSettings, KeyUseCases, Outcome, PageRequest, Report, ServiceError,
+    WorkerSettings, WorkerUseCases, Workers,
 };
 use flowexec_testkit::TestSqlite;
 
@@ -792,6 +793,266 @@ fn admins_issue_list_and_revoke_keys_and_a_revoked_key_is_refused_at_once() -> T
         keys.list_keys(&stranger)?.len(),
         2,
         "the stranger's own two keys"
+    );
+    Ok(())
+}
+
+/// The worker use cases over the world's store, at the world's time.
+fn workers(world: &World, max_attempts: u32) -> Workers<SqliteStore, FixedClock> {
+    workers_at(world, max_attempts, now())
+}
+
+/// The worker use cases over the world's store, at `at`.
+fn workers_at(
+    world: &World,
+    max_attempts: u32,
+    at: DateTime<Utc>,
+) -> Workers<SqliteStore, FixedClock> {
+    Workers::with_clock(
+        world.executions_store(),
+        FixedClock(at),
+        WorkerSettings {
+            default_retry: RetryPolicy {
+                max_attempts,
+                ..RetryPolicy::default()
+            },
+        },
+    )
+}
+
+fn claim_request(worker: &str, limit: usize) -> anyhow::Result<ClaimRequest> {
+    Ok(ClaimRequest {
+        worker_id: WorkerId::parse(worker)?,
+        task_names: vec![],
+        limit,
+        lease_seconds: 30,
+    })
+}
+
+fn report(id: TaskExecutionId, worker: &str, outcome: Outcome) -> anyhow::Result<Report> {
+    Ok(Report {
+        task_execution_id: id,
+        worker_id: WorkerId::parse(worker)?,
+        outcome,
+    })
+}
+
+#[test]
+fn only_admin_and_worker_keys_run_tasks() -> TestResult {
+    let world = World::new()?;
+    let workers = workers(&world, 3);
+    for role in Role::ALL {
+        let principal = world.principal(role, Actor::Integration)?;
+        let answer = workers.claim(&principal, &claim_request("w", 1)?);
+        match role {
+            Role::Admin | Role::Worker => assert!(answer.is_ok(), "{role}: {answer:?}"),
+            Role::Write | Role::Read => assert!(
+                matches!(answer, Err(ServiceError::Forbidden { .. })),
+                "{role}: {answer:?}"
+            ),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_worker_claims_beats_and_completes_and_a_repeat_changes_nothing() -> TestResult {
+    let world = World::new()?;
+    let workers = workers(&world, 3);
+    let worker = world.principal(Role::Worker, Actor::ServiceAccount)?;
+    let writer = world.principal(Role::Write, Actor::Integration)?;
+    assert!(workers.claim(&worker, &claim_request("w1", 5)?)?.is_empty());
+    // Another organization's tasks are never claimed.
+    world
+        .executions
+        .create_flow_execution(&writer, new_flow(&["x"])?)?;
+    assert!(workers.claim(&worker, &claim_request("w1", 5)?)?.is_empty());
+    let mine = world.principal(Role::Admin, Actor::System)?;
+    let worker = Principal {
+        role: Role::Worker,
+        ..mine
+    };
+    world
+        .executions
+        .create_flow_execution(&mine, new_flow(&["a", "b"])?)?;
+    let taken = workers.claim(&worker, &claim_request("w1", 5)?)?;
+    assert_eq!(taken.len(), 2);
+    assert!(taken.iter().all(|t| t.status == TaskStatus::Running
+        && t.lease.worker_id.as_ref().map(WorkerId::as_str) == Some("w1")));
+    let id = taken[0].id;
+    let beat = workers.heartbeat(&worker, id, WorkerId::parse("w1")?, 60)?;
+    assert_eq!(
+        beat.lease.expires_at,
+        Some(now() + chrono::Duration::seconds(60))
+    );
+    assert!(matches!(
+        workers.heartbeat(&worker, id, WorkerId::parse("w2")?, 60),
+        Err(ServiceError::LeaseLost {
+            current: TaskStatus::Running
+        })
+    ));
+    let done = Outcome::Completed {
+        output: Some(serde_json::json!({"rows": 3})),
+    };
+    let stranger = workers.report(&worker, report(id, "w2", done.clone())?);
+    assert!(
+        matches!(stranger, Err(ServiceError::LeaseLost { .. })),
+        "{stranger:?}"
+    );
+    let completed = workers.report(&worker, report(id, "w1", done.clone())?)?;
+    assert_eq!(completed.status, TaskStatus::Completed);
+    assert_eq!(completed.lease.expires_at, None);
+    let again = workers.report(&worker, report(id, "w1", done)?)?;
+    assert_eq!(again, completed, "a repeat answers the task as it is");
+    let other = Outcome::Completed { output: None };
+    assert!(matches!(
+        workers.report(&worker, report(id, "w1", other)?),
+        Err(ServiceError::LeaseLost {
+            current: TaskStatus::Completed
+        })
+    ));
+    assert!(matches!(
+        workers.heartbeat(&worker, id, WorkerId::parse("w1")?, 60),
+        Err(ServiceError::LeaseLost {
+            current: TaskStatus::Completed
+        })
+    ));
+    assert!(matches!(
+        workers.report(
+            &worker,
+            report(
+                TaskExecutionId::generate(),
+                "w1",
+                Outcome::Completed { output: None }
+            )?
+        ),
+        Err(ServiceError::NotFound)
+    ));
+    let history = world
+        .executions
+        .task_execution_events(&mine, id, PageRequest::default())?
+        .items;
+    assert_eq!(history.len(), 3, "created, claimed, completed: {history:?}");
+    Ok(())
+}
+
+#[test]
+fn a_retryable_failure_queues_the_next_attempt_until_attempts_run_out() -> TestResult {
+    let world = World::new()?;
+    let workers = workers(&world, 2);
+    let admin = world.principal(Role::Admin, Actor::System)?;
+    world
+        .executions
+        .create_flow_execution(&admin, new_flow(&["t"])?)?;
+    let first = workers.claim(&admin, &claim_request("w", 1)?)?.remove(0);
+    let error = Some(serde_json::json!({"code": "boom"}));
+    let failed = workers.report(
+        &admin,
+        report(
+            first.id,
+            "w",
+            Outcome::Failed {
+                error: error.clone(),
+                retryable: true,
+            },
+        )?,
+    )?;
+    assert_eq!((failed.status, &failed.error), (TaskStatus::Failed, &error));
+    let flow = world
+        .executions
+        .get_flow_execution(&admin, first.flow_execution_id)?;
+    let second = flow
+        .task_executions
+        .iter()
+        .find(|t| t.execution_index == 1)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no next attempt: {flow:?}"))?;
+    assert_eq!(second.status, TaskStatus::Queued);
+    assert_eq!(second.input, first.input);
+    assert!(second
+        .not_before
+        .is_some_and(|t| t >= now() && t <= now() + chrono::Duration::seconds(1)));
+    // Claimed once it is due, by use cases whose clock is past its delay.
+    let later = workers_at(&world, 2, now() + chrono::Duration::seconds(2));
+    let taken = later.claim(&admin, &claim_request("w", 1)?)?;
+    assert_eq!(taken.first().map(|t| t.id), Some(second.id));
+    later.report(
+        &admin,
+        report(
+            second.id,
+            "w",
+            Outcome::Failed {
+                error: None,
+                retryable: true,
+            },
+        )?,
+    )?;
+    let flow = world
+        .executions
+        .get_flow_execution(&admin, first.flow_execution_id)?;
+    assert_eq!(
+        flow.task_executions.len(),
+        2,
+        "two attempts of two allowed: no third"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_non_retryable_failure_is_not_retried_and_a_batch_answers_each_report() -> TestResult {
+    let world = World::new()?;
+    let workers = workers(&world, 5);
+    let admin = world.principal(Role::Admin, Actor::System)?;
+    world
+        .executions
+        .create_flow_execution(&admin, new_flow(&["a", "b", "c"])?)?;
+    let taken = workers.claim(&admin, &claim_request("w", 3)?)?;
+    let answers = workers.report_many(
+        &admin,
+        vec![
+            report(
+                taken[0].id,
+                "w",
+                Outcome::Failed {
+                    error: None,
+                    retryable: false,
+                },
+            )?,
+            report(
+                taken[1].id,
+                "someone-else",
+                Outcome::Completed { output: None },
+            )?,
+            report(
+                TaskExecutionId::generate(),
+                "w",
+                Outcome::Completed { output: None },
+            )?,
+            report(
+                taken[2].id,
+                "w",
+                Outcome::Completed {
+                    output: Some(serde_json::json!(1)),
+                },
+            )?,
+        ],
+    )?;
+    assert!(matches!(&answers[0], Ok(t) if t.status == TaskStatus::Failed));
+    assert!(matches!(
+        &answers[1],
+        Err(ServiceError::LeaseLost {
+            current: TaskStatus::Running
+        })
+    ));
+    assert!(matches!(&answers[2], Err(ServiceError::NotFound)));
+    assert!(matches!(&answers[3], Ok(t) if t.status == TaskStatus::Completed));
+    let flow = world
+        .executions
+        .get_flow_execution(&admin, taken[0].flow_execution_id)?;
+    assert_eq!(
+        flow.task_executions.len(),
+        3,
+        "a non-retryable failure is not retried"
     );
     Ok(())
 }

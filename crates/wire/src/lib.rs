@@ -20,4 +20,9 @@ pub use lists::{
     FlowListParams, ListRequest, TaskExecutionPageBody, TaskListParams,
 };
 pub use problem::{FieldError, Problem};
-pub use workers::{BackoffBody, JitterBody, RetryPolicyBody};
+pub use workers::{
+    BackoffBody, ClaimBody, ClaimCommand, ClaimedBody, CompleteBody, FailBody, HeartbeatBody,
+    JitterBody, ReportCommand, ResultAnswerBody, ResultBody, ResultStatus, ResultsAnswerBody,
+    ResultsBody, RetryPolicyBody, TaskNameText, DEFAULT_CLAIM_LIMIT, DEFAULT_LEASE_SECONDS,
+    MAX_RESULTS, MAX_WAIT_SECONDS,
+};

@@ -30,7 +30,7 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// The task execution's status (`invalid_transition`,
-    /// `retry_not_allowed`).
+    /// `retry_not_allowed`, `lease_lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_status: Option<Status>,
     /// The statuses it may move to from there (`invalid_transition`).

@@ -10,7 +10,7 @@ use flowexec_wire::{
 use super::{page, parse_id, query};
 use crate::auth::{as_caller, authenticate, BearerKey};
 use crate::error::{ApiError, Problem};
-use crate::{blocking, json_body, request_schema, ApiSettings};
+use crate::{blocking, json_body, request_schema, ApiSettings, WorkSignal};
 
 /// Create a flow execution and its task executions.
 ///
@@ -34,6 +34,7 @@ pub(crate) async fn create(
     key: BearerKey,
     auth: web::Data<dyn Authenticate>,
     executions: web::Data<dyn ExecutionUseCases>,
+    signal: web::Data<WorkSignal>,
     settings: web::Data<ApiSettings>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -43,6 +44,7 @@ pub(crate) async fn create(
     let new = request_schema::command(body, NewFlowExecutionBody::into_command)?;
     let executions = executions.into_inner();
     let created = blocking::run(move || executions.create_flow_execution(&principal, new)).await?;
+    signal.notify();
     let body = FlowExecutionBody::from(created);
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/flow-executions/{}", body.id)))

@@ -4,6 +4,7 @@ pub(crate) mod api_keys;
 pub(crate) mod flow_executions;
 pub(crate) mod health;
 pub(crate) mod task_executions;
+pub(crate) mod workers;
 
 use std::sync::Arc;
 
@@ -35,10 +36,21 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .get(task_executions::list)
             .finish(),
     )
-    // Before `/task-executions/{id}`, which would take "counts" for an id.
+    // Before `/task-executions/{id}`, which would take "counts", "claim"
+    // or "results" for an id.
     .service(
         Endpoint::new("/task-executions/counts")
             .get(task_executions::counts)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/claim")
+            .post(workers::claim)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/results")
+            .post(workers::results)
             .finish(),
     )
     .service(
@@ -56,6 +68,21 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/task-executions/{id}/events")
             .get(task_executions::events)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/{id}/heartbeat")
+            .post(workers::heartbeat)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/{id}/complete")
+            .post(workers::complete)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/task-executions/{id}/fail")
+            .post(workers::fail)
             .finish(),
     )
     .service(

@@ -13,7 +13,7 @@ use super::{page, parse_id, query};
 use crate::auth::{as_caller, authenticate, BearerKey};
 use crate::error::{ApiError, Problem};
 use crate::etag::{etag, if_match};
-use crate::{blocking, json_body, request_schema, ApiSettings};
+use crate::{blocking, json_body, request_schema, ApiSettings, WorkSignal};
 
 /// One task execution as the answer, with its `ETag`.
 fn answer(status: StatusCode, task: TaskExecution) -> HttpResponse {
@@ -187,11 +187,13 @@ pub(crate) async fn delete(
     ),
     security(("api_key" = []))
 )]
+#[allow(clippy::too_many_arguments)] // one parameter per actix extractor
 pub(crate) async fn retry(
     req: HttpRequest,
     key: BearerKey,
     auth: web::Data<dyn Authenticate>,
     executions: web::Data<dyn ExecutionUseCases>,
+    signal: web::Data<WorkSignal>,
     settings: web::Data<ApiSettings>,
     id: web::Path<String>,
     payload: web::Payload,
@@ -209,6 +211,7 @@ pub(crate) async fn retry(
     request.if_match = if_match;
     let executions = executions.into_inner();
     let created = blocking::run(move || executions.retry(&principal, id, request)).await?;
+    signal.notify();
     let location = format!("/task-executions/{}", created.id);
     let mut response = answer(StatusCode::CREATED, created);
     if let Ok(value) = location.parse() {

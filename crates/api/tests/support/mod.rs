@@ -9,17 +9,18 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use chrono::{DateTime, Utc};
-use flowexec_api::{build_app, ApiServices, ApiSettings};
+use flowexec_api::{build_app, ApiServices, ApiSettings, WorkSignal};
 use flowexec_domain::{
     Actor, CountBy, FixedClock, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
     FlowExecutionId, FlowName, NewFlowExecution, NewTask, Order, OrganizationName, Principal,
-    RecordedEvent, RetryRequest, Role, TaskExecution, TaskExecutionFilter, TaskExecutionId,
-    TaskName,
+    RecordedEvent, RetryRequest, Role, RunOptions, TaskExecution, TaskExecutionFilter,
+    TaskExecutionId, TaskName,
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
     Admin, ApiKeys, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions,
     KeyAuthenticator, KeyCacheSettings, Page, PageRequest, Readiness, ServiceError, StoreReadiness,
+    WorkerSettings, Workers,
 };
 use flowexec_testkit::TestSqlite;
 use serde_json::{json, Value};
@@ -39,6 +40,8 @@ pub struct World {
     pub read_key: String,
     /// The organization's first key (role admin).
     pub admin_key: String,
+    /// A worker key of the organization.
+    pub worker_key: String,
     /// An admin key of another organization.
     pub other_key: String,
     pub store: SqliteStore,
@@ -59,6 +62,7 @@ impl World {
                 .plaintext
         };
         let (write_key, read_key) = (key(Role::Write), key(Role::Read));
+        let worker_key = key(Role::Worker);
         let admin_key = org.key.plaintext.clone();
         let other_key = admin
             .create_organization(&OrganizationName::parse("other").unwrap())
@@ -79,6 +83,12 @@ impl World {
                         auth.clone(),
                     )),
                     readiness: Arc::new(StoreReadiness(store.clone())),
+                    workers: Arc::new(Workers::with_clock(
+                        store.clone(),
+                        FixedClock(now()),
+                        WorkerSettings::default(),
+                    )),
+                    work: WorkSignal::new(),
                     auth,
                 }
             },
@@ -86,6 +96,7 @@ impl World {
             write_key,
             read_key,
             admin_key,
+            worker_key,
             other_key,
             store,
         }
@@ -103,7 +114,7 @@ impl World {
             .map(|t| NewTask {
                 task_name: TaskName::parse(*t).unwrap(),
                 input: Some(json!({"a": [1, "x", null]})),
-                run: flowexec_domain::RunOptions::default(),
+                run: RunOptions::default(),
             })
             .collect();
         let new = NewFlowExecution::new(FlowName::parse("etl").unwrap(), None, tasks).unwrap();

@@ -13,11 +13,11 @@ use std::thread;
 
 use actix_web::dev::ServerHandle;
 use flowexec_api::ShutdownSignal;
-use flowexec_domain::{Actor, OrganizationId, OrganizationName, Role};
+use flowexec_domain::{Actor, OrganizationId, OrganizationName, RetryPolicy, Role};
 use flowexec_server::build_server;
 use flowexec_server::settings::{
     AuthSettings, BootstrapSettings, DatabaseSettings, LogFormat, LogSettings, ServerSettings,
-    Settings,
+    Settings, WorkersSettings,
 };
 use flowexec_server::store::{api_services, open_store, AnyStore, Backend, Purpose};
 use flowexec_server::with_store;
@@ -98,6 +98,9 @@ pub fn settings(db: &Database) -> Settings {
         },
         auth: AuthSettings { key_cache_secs: 10 },
         bootstrap: BootstrapSettings { enabled: false },
+        workers: WorkersSettings {
+            retry: RetryPolicy::default(),
+        },
         log: LogSettings {
             format: LogFormat::Text,
             level: "warn".into(),

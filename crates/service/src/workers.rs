@@ -1,0 +1,263 @@
+//! The use cases of workers: claim queued tasks, extend a lease, report a
+//! result. Each asks the domain what it writes and hands that to the store
+//! in one unit of work; a failure and the retry its policy brings commit
+//! together.
+
+use flowexec_domain::ports::{ExecutionStore, TenantTx};
+use flowexec_domain::{
+    next_attempt, Actor, ChangeOutcome, Claim, Clock, Heartbeat, Principal, RepoError, RetryPolicy,
+    SystemClock, TaskExecution, TaskExecutionId, TaskName, Transition, WorkerId,
+};
+use serde_json::Value;
+
+use crate::auth::require_worker;
+use crate::error::ServiceError;
+
+/// Settings of the worker use cases.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WorkerSettings {
+    /// The policy of a task created without one.
+    pub default_retry: RetryPolicy,
+}
+
+/// A worker's request for queued tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRequest {
+    pub worker_id: WorkerId,
+    /// Only tasks of these names; empty: any.
+    pub task_names: Vec<TaskName>,
+    /// 1–500.
+    pub limit: usize,
+    /// 5–3600.
+    pub lease_seconds: u32,
+}
+
+/// How a run ended, as its worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed {
+        output: Option<Value>,
+    },
+    /// `retryable` false: no retry, whatever the policy.
+    Failed {
+        error: Option<Value>,
+        retryable: bool,
+    },
+}
+
+/// A worker's report on a task it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub task_execution_id: TaskExecutionId,
+    pub worker_id: WorkerId,
+    pub outcome: Outcome,
+}
+
+/// What the HTTP layer asks of workers. Object-safe.
+pub trait WorkerUseCases: Send + Sync + 'static {
+    /// Takes up to `limit` due queued tasks of the principal's
+    /// organization, highest priority first, then oldest; each now running
+    /// under the worker's lease. Empty when there is nothing to take.
+    /// Needs role admin or worker.
+    fn claim(
+        &self,
+        principal: &Principal,
+        request: &ClaimRequest,
+    ) -> Result<Vec<TaskExecution>, ServiceError>;
+
+    /// Extends the lease of a task the worker holds; [`ServiceError::LeaseLost`]
+    /// when it no longer does.
+    fn heartbeat(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        worker_id: WorkerId,
+        lease_seconds: u32,
+    ) -> Result<TaskExecution, ServiceError>;
+
+    /// Records how a run ended: the task completed or failed (and, when it
+    /// failed retryably with attempts left, its next attempt queued, in the
+    /// same transaction). A repeat of a report already recorded answers the
+    /// task as it is; a report on a task the worker no longer holds is
+    /// [`ServiceError::LeaseLost`].
+    fn report(&self, principal: &Principal, report: Report) -> Result<TaskExecution, ServiceError>;
+
+    /// Many reports in one transaction, each answered on its own (a report
+    /// refused leaves the others be). Fails as a whole only when the store
+    /// does.
+    fn report_many(
+        &self,
+        principal: &Principal,
+        reports: Vec<Report>,
+    ) -> Result<Vec<Result<TaskExecution, ServiceError>>, ServiceError>;
+}
+
+/// The worker use cases over a store `S`, with time from `C`.
+pub struct Workers<S, C = SystemClock> {
+    store: S,
+    clock: C,
+    settings: WorkerSettings,
+}
+
+impl<S> Workers<S> {
+    pub fn new(store: S, settings: WorkerSettings) -> Self {
+        Self::with_clock(store, SystemClock, settings)
+    }
+}
+
+impl<S, C> Workers<S, C> {
+    pub fn with_clock(store: S, clock: C, settings: WorkerSettings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+}
+
+/// Checks what the schema already bounds, for callers other than the API.
+fn check_claim(request: &ClaimRequest) -> Result<(), ServiceError> {
+    if !(1..=flowexec_domain::claim::MAX_CLAIM_LIMIT).contains(&request.limit) {
+        return Err(ServiceError::Invalid(format!(
+            "limit must be between 1 and {}",
+            flowexec_domain::claim::MAX_CLAIM_LIMIT
+        )));
+    }
+    check_lease(request.lease_seconds)
+}
+
+fn check_lease(seconds: u32) -> Result<(), ServiceError> {
+    let range = flowexec_domain::claim::LEASE_SECONDS;
+    if range.contains(&seconds) {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "lease_seconds must be between {} and {}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+impl<S: ExecutionStore, C: Clock> Workers<S, C> {
+    /// One report inside a unit of work: the conditioned change, the retry
+    /// its failure brings, or what its refusal means. A missing task is
+    /// `Ok(Err(NotFound))`, so that a batch goes on.
+    fn apply<T: TenantTx>(
+        &self,
+        tx: &mut T,
+        actor: Actor,
+        report: Report,
+    ) -> Result<Result<TaskExecution, RepoError>, RepoError> {
+        let at = self.clock.now();
+        let (transition, retryable) = match report.outcome {
+            Outcome::Completed { output } => (Transition::Complete { output }, false),
+            Outcome::Failed { error, retryable } => (Transition::Fail { error }, retryable),
+        };
+        let plan = transition
+            .plan(report.task_execution_id, actor, None, at)
+            .held_by(report.worker_id);
+        match tx.change_status(&plan) {
+            Ok(ChangeOutcome::Changed(row)) => {
+                if retryable {
+                    let policy = row.run.retry.unwrap_or(self.settings.default_retry);
+                    if let Some((next, event)) =
+                        next_attempt(&row, &policy, Actor::System, at, rand::random::<f64>())
+                    {
+                        tx.insert_task_executions(std::slice::from_ref(&next))?;
+                        tx.insert_events(&[event])?;
+                    }
+                }
+                Ok(Ok(row))
+            }
+            Ok(ChangeOutcome::Refused(row)) => {
+                // Only a row already in the target status can be a repeat;
+                // only then is its last event needed.
+                let last = if row.status == plan.to {
+                    tx.last_event(report.task_execution_id)?
+                } else {
+                    None
+                };
+                Ok(plan.refused(row, last.as_ref()))
+            }
+            Err(RepoError::NotFound) => Ok(Err(RepoError::NotFound)),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
+    fn claim(
+        &self,
+        principal: &Principal,
+        request: &ClaimRequest,
+    ) -> Result<Vec<TaskExecution>, ServiceError> {
+        require_worker(principal)?;
+        check_claim(request)?;
+        let claim = Claim::new(
+            request.worker_id.clone(),
+            request.task_names.clone(),
+            request.limit,
+            request.lease_seconds,
+            principal.actor,
+            self.clock.now(),
+        );
+        let taken = self
+            .store
+            .in_tenant(principal.tenant(), |tx| tx.claim(&claim))?;
+        if !taken.is_empty() {
+            tracing::info!(worker_id = %request.worker_id, tasks = taken.len(), "claimed");
+        }
+        Ok(taken)
+    }
+
+    fn heartbeat(
+        &self,
+        principal: &Principal,
+        id: TaskExecutionId,
+        worker_id: WorkerId,
+        lease_seconds: u32,
+    ) -> Result<TaskExecution, ServiceError> {
+        require_worker(principal)?;
+        check_lease(lease_seconds)?;
+        let beat = Heartbeat::new(id, worker_id, lease_seconds, self.clock.now());
+        match self
+            .store
+            .in_tenant(principal.tenant(), |tx| tx.heartbeat(&beat))?
+        {
+            ChangeOutcome::Changed(row) => Ok(row),
+            ChangeOutcome::Refused(row) => Err(ServiceError::LeaseLost {
+                current: row.status,
+            }),
+        }
+    }
+
+    fn report(&self, principal: &Principal, report: Report) -> Result<TaskExecution, ServiceError> {
+        require_worker(principal)?;
+        let id = report.task_execution_id;
+        let answer = self.store.in_tenant(principal.tenant(), |tx| {
+            self.apply(tx, principal.actor, report.clone())
+        })?;
+        let row = answer?;
+        tracing::info!(task_execution.id = %id, status = %row.status, "reported");
+        Ok(row)
+    }
+
+    fn report_many(
+        &self,
+        principal: &Principal,
+        reports: Vec<Report>,
+    ) -> Result<Vec<Result<TaskExecution, ServiceError>>, ServiceError> {
+        require_worker(principal)?;
+        let answers = self.store.in_tenant(principal.tenant(), |tx| {
+            reports
+                .iter()
+                .map(|report| self.apply(tx, principal.actor, report.clone()))
+                .collect::<Result<Vec<_>, RepoError>>()
+        })?;
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.map_err(ServiceError::from))
+            .collect())
+    }
+}
