@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use flowexec_domain::json::canonicalize;
 use flowexec_domain::ports::{
     ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck, OrganizationRepository,
-    TenantTx,
+    OverdueRuns, TenantTx,
 };
 use flowexec_domain::{next_attempt, Claim, Heartbeat, Jitter, RetryPolicy, RunOptions, WorkerId};
 use flowexec_domain::{
@@ -22,12 +22,22 @@ use serde_json::{json, Value};
 
 /// Every port a store implements.
 pub trait Ports:
-    ExecutionStore + ApiKeyRepository + OrganizationRepository + DeploymentSecrets + HealthCheck
+    ExecutionStore
+    + ApiKeyRepository
+    + OrganizationRepository
+    + DeploymentSecrets
+    + HealthCheck
+    + OverdueRuns
 {
 }
 
 impl<T> Ports for T where
-    T: ExecutionStore + ApiKeyRepository + OrganizationRepository + DeploymentSecrets + HealthCheck
+    T: ExecutionStore
+        + ApiKeyRepository
+        + OrganizationRepository
+        + DeploymentSecrets
+        + HealthCheck
+        + OverdueRuns
 {
 }
 
@@ -579,6 +589,50 @@ contract! {
         ensure!(undone.is_err());
         ensure!(store.task_execution(tenant, next.id)?.status == TaskStatus::Running, "the failure survived a rollback");
         ensure!(store.read(tenant, |tx| tx.latest_execution_index(next.flow_execution_id, &next.task_name))? == 1, "the next attempt survived a rollback");
+        Ok(())
+    }
+
+    /// The overdue runs of every tenant are found — past their lease, or
+    /// at their time limit — and no other.
+    fn overdue_runs_are_found_across_tenants(store) {
+        let mut expected = Vec::new();
+        for name in ["a", "b"] {
+            let tenant = organization(&*store, name)?;
+            let mut creation = NewFlowExecution::new(
+                FlowName::parse("etl")?,
+                None,
+                ["lapses", "times-out", "fine", "queued"].iter().map(|n| Ok(NewTask {
+                    task_name: TaskName::parse(*n)?,
+                    input: None,
+                    run: RunOptions::default(),
+                })).collect::<anyhow::Result<_>>()?,
+            )?.plan(tenant.organization_id(), Actor::Integration, at(1));
+            for task in &mut creation.task_executions {
+                if task.task_name.as_str() == "times-out" {
+                    task.run.timeout_seconds = Some(30);
+                }
+            }
+            store_creation(&*store, tenant, &creation)?;
+            let worker = WorkerId::parse("w")?;
+            // Leases to 100 s (the first), 1,000 s (the others).
+            for (name, lease) in [("lapses", 90), ("times-out", 990), ("fine", 990)] {
+                let claim = Claim::new(worker.clone(), vec![TaskName::parse(name)?], 1, lease, Actor::Integration, at(10));
+                let taken = store.in_tenant(tenant, |tx| tx.claim(&claim))?;
+                ensure!(taken.len() == 1, "{name} was not claimed");
+                if name != "fine" {
+                    expected.push((tenant.organization_id(), taken[0].id));
+                }
+            }
+        }
+        // Claimed at 10 s: the time limit ends at 40 s, the lease at 100 s.
+        let early = store.overdue_runs(at(39), 100)?;
+        ensure!(early.is_empty(), "{early:?}");
+        let found = store.overdue_runs(at(101), 100)?;
+        let mut found_sorted = found.clone();
+        found_sorted.sort();
+        expected.sort();
+        ensure!(found_sorted == expected, "found {found:?}, expected {expected:?}");
+        ensure!(store.overdue_runs(at(101), 1)?.len() == 1, "the limit is kept");
         Ok(())
     }
 

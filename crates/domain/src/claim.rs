@@ -138,6 +138,54 @@ impl Heartbeat {
     }
 }
 
+/// Why a running task is overdue: the sweeper fails it with this as its
+/// `error` and retries it by its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdue {
+    /// The run lasted longer than the task's `timeout_seconds`.
+    TimedOut,
+    /// The worker neither reported nor sent a heartbeat before its lease
+    /// lapsed (it died, hung or lost the network).
+    LeaseExpired,
+}
+
+impl Overdue {
+    /// Whether `row` is overdue at `at`: running, and past its time limit
+    /// (counted from `started_at`; this comes first) or its lease.
+    pub fn of(row: &TaskExecution, at: DateTime<Utc>) -> Option<Self> {
+        if row.status != TaskStatus::Running {
+            return None;
+        }
+        let limit = row.started_at.zip(row.run.timeout_seconds);
+        if limit
+            .is_some_and(|(started, seconds)| started + Duration::seconds(i64::from(seconds)) <= at)
+        {
+            return Some(Self::TimedOut);
+        }
+        row.lease
+            .expires_at
+            .is_some_and(|expires| expires < at)
+            .then_some(Self::LeaseExpired)
+    }
+
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::TimedOut => "timed_out",
+            Self::LeaseExpired => "lease_expired",
+        }
+    }
+
+    /// The failure's `error`: `{"code": "timed_out"}` or `{"code":
+    /// "lease_expired"}`, with the worker that held the task.
+    pub fn error(self, row: &TaskExecution) -> serde_json::Value {
+        let mut error = serde_json::json!({"code": self.code()});
+        if let Some(worker) = &row.lease.worker_id {
+            error["worker_id"] = serde_json::Value::String(worker.to_string());
+        }
+        error
+    }
+}
+
 /// The attempt that follows `failed` (just moved to failed at `at`) under
 /// `policy`, when attempts remain: the next `execution_index`, the same
 /// input and run options, queued until the policy's delay has passed
@@ -298,6 +346,25 @@ mod tests {
         let mut done = running;
         done.status = TaskStatus::Completed;
         assert!(!beat.applies_to(&done));
+    }
+
+    #[test]
+    fn a_run_is_overdue_past_its_time_limit_first_then_past_its_lease() {
+        let mut running = claim(&[]).applied_to(&task(TaskStatus::Queued, "a", 0));
+        // Claimed at 100 with a lease to 160.
+        assert_eq!(Overdue::of(&running, at(160)), None);
+        assert_eq!(Overdue::of(&running, at(161)), Some(Overdue::LeaseExpired));
+        running.run.timeout_seconds = Some(30);
+        assert_eq!(Overdue::of(&running, at(129)), None);
+        assert_eq!(Overdue::of(&running, at(130)), Some(Overdue::TimedOut));
+        assert_eq!(Overdue::of(&running, at(200)), Some(Overdue::TimedOut));
+        assert_eq!(
+            Overdue::TimedOut.error(&running),
+            json!({"code": "timed_out", "worker_id": "w1"})
+        );
+        let mut done = running;
+        done.status = TaskStatus::Failed;
+        assert_eq!(Overdue::of(&done, at(1_000)), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod status;
 pub mod transition;
 
 pub use access::{Actor, Principal, Role, Tenant};
-pub use claim::{next_attempt, Claim, Heartbeat};
+pub use claim::{next_attempt, Claim, Heartbeat, Overdue};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use entities::{
     ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionCreation, FlowExecutionDetail,

@@ -24,7 +24,7 @@ use crate::entities::{
     RecordedEvent, TaskExecution, TaskExecutionEvent,
 };
 use crate::error::RepoError;
-use crate::ids::{ApiKeyId, FlowExecutionId, TaskExecutionId};
+use crate::ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
 use crate::names::TaskName;
 use crate::query::{CountBy, FlowExecutionFilter, ListQuery, TaskExecutionFilter};
 use crate::transition::{ChangeOutcome, StatusChange};
@@ -158,6 +158,20 @@ pub trait TenantTx {
     /// MUST return [`RepoError::NotFound`] if the row does not exist in the
     /// tenant.
     fn heartbeat(&mut self, beat: &Heartbeat) -> Result<ChangeOutcome, RepoError>;
+}
+
+/// The runs that are overdue, across tenants: what the sweeper handles.
+pub trait OverdueRuns: Send + Sync + 'static {
+    /// Up to `limit` task executions of any organization that are running
+    /// at `at` and past their lease (`lease_expires_at` before `at`) or
+    /// their time limit (`started_at` + `timeout_seconds` at or before
+    /// `at`), the longest overdue leases first; their organization and id
+    /// only. The caller decides and changes each inside its own tenant.
+    fn overdue_runs(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OrganizationId, TaskExecutionId)>, RepoError>;
 }
 
 /// Tenant data, through units of work.

@@ -10,4 +10,4 @@ pub mod store;
 pub mod telemetry;
 
 pub use commands::run;
-pub use serve::build_server;
+pub use serve::{build_server, run_sweeper};

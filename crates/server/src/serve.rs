@@ -2,7 +2,9 @@
 //! bootstrap a first organization if there is none, raise the open-file
 //! limit and cap connections below it, bind, run until SIGINT or SIGTERM,
 //! then stop accepting, close idle connections, answer requests still
-//! waiting for their body with a 503, and finish the requests in progress.
+//! waiting for their body with a 503 (and claims waiting for work with an
+//! empty list), and finish the requests in progress. The sweeper runs
+//! beside the server and stops with it.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -10,12 +12,13 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::HttpServer;
 use anyhow::Context;
-use flowexec_api::{build_app, ApiServices, ApiSettings, ShutdownSignal};
+use flowexec_api::{build_app, ApiServices, ApiSettings, ShutdownSignal, WorkSignal};
+use flowexec_service::Swept;
 
 use crate::bootstrap::bootstrap;
 use crate::limits::{self, RESERVED_DESCRIPTORS};
 use crate::settings::Settings;
-use crate::store::{api_services, open_store, AnyStore, Backend, Purpose};
+use crate::store::{api_services, open_store, sweeper, AnyStore, Backend, Purpose, Sweep};
 use crate::telemetry::Telemetry;
 
 /// The HTTP server on `listener`, not yet running, with signals left to the
@@ -47,6 +50,46 @@ pub fn build_server(
         server = server.max_connections(total.div_ceil(workers).max(1));
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// The sweeper of this process: every `interval`, fails and retries the
+/// runs past their lease or time limit (see `Workers::sweep`), waking
+/// waiting claims when it queued retries; ends when `shutdown` is
+/// triggered (a sweep in progress finishes first).
+pub async fn run_sweeper(
+    sweep: Sweep,
+    interval: Duration,
+    shutdown: ShutdownSignal,
+    work: WorkSignal,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.triggered() => return,
+        }
+        let sweep = sweep.clone();
+        match tokio::task::spawn_blocking(move || sweep()).await {
+            Ok(Ok(swept)) => {
+                if swept != Swept::default() {
+                    tracing::info!(
+                        lease_expired = swept.lease_expired,
+                        timed_out = swept.timed_out,
+                        retried = swept.retried,
+                        "sweep"
+                    );
+                }
+                if swept.retried > 0 {
+                    work.notify();
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "the sweep failed; trying again at the next interval")
+            }
+            Err(error) => {
+                tracing::error!(%error, "the sweep panicked; trying again at the next interval")
+            }
+        }
+    }
 }
 
 pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Result<()> {
@@ -88,6 +131,8 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         bootstrap(settings, &backend, &store, address)?;
     }
     let services = api_services(settings, &store);
+    let sweep = sweeper(settings, &store);
+    let interval = Duration::from_secs(settings.workers.sweep_interval_secs);
     actix_web::rt::System::new().block_on(async move {
         // Handlers first, so that a signal from the moment "listening" is
         // logged on stops the server gracefully.
@@ -95,8 +140,15 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let shutdown = ShutdownSignal::new();
+        let sweeping = actix_web::rt::spawn(run_sweeper(
+            sweep,
+            interval,
+            shutdown.clone(),
+            services.work.clone(),
+        ));
         let server = build_server(settings, services, listener, shutdown.clone())?;
         let handle = server.handle();
+        let stopping = shutdown.clone();
         tracing::info!("flowexec listening on http://{address}");
         actix_web::rt::spawn(async move {
             let signal = tokio::select! {
@@ -111,6 +163,9 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
             handle.stop(true).await;
         });
         server.await?;
+        // Stopped with the server.
+        stopping.trigger();
+        let _ = sweeping.await;
         anyhow::Ok(())
     })?;
     let dropped = telemetry.dropped_lines();

@@ -29,7 +29,9 @@
 //! - `workers.retry` — the retry policy of a task created without one:
 //!   `max_attempts` (default 3), `backoff.initial_ms` (1000),
 //!   `backoff.factor` (2.0), `backoff.max_ms` (60000), `jitter` (`full` or
-//!   `none`; default `full`)
+//!   `none`; default `full`); `workers.sweep_interval_secs` — how often each
+//!   server process fails and retries runs past their lease or time limit
+//!   (default 5, 1–3600)
 //! - `log.format` — `text` or `json` (default `text`); `log.level` — an
 //!   `EnvFilter` directive (default `info`; `RUST_LOG` wins when set)
 
@@ -57,6 +59,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct WorkersSettings {
     pub retry: RetryPolicy,
+    /// How often each server process looks for runs past their lease or
+    /// time limit.
+    pub sweep_interval_secs: u64,
 }
 
 impl From<WorkersSettings> for WorkerSettings {
@@ -154,6 +159,7 @@ fn defaults_builder() -> anyhow::Result<config::ConfigBuilder<config::builder::D
         .set_default("server.max_body_bytes", u64::try_from(api.max_body_bytes)?)?
         .set_default("server.body_timeout_secs", api.body_timeout.as_secs())?
         .set_default("auth.key_cache_secs", keys.ttl.as_secs())?
+        .set_default("workers.sweep_interval_secs", 5)?
         .set_default("workers.retry.max_attempts", retry.max_attempts)?
         .set_default("workers.retry.backoff.initial_ms", retry.backoff.initial_ms)?
         .set_default("workers.retry.backoff.factor", retry.backoff.factor)?
@@ -228,6 +234,10 @@ impl Settings {
             self.server.max_connections != Some(0),
             "server.max_connections must be at least 1"
         );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.workers.sweep_interval_secs),
+            "workers.sweep_interval_secs must be between 1 and 3600"
+        );
         if let Err(errors) = self.workers.retry.validate() {
             let listed: Vec<String> = errors
                 .iter()
@@ -289,6 +299,21 @@ mod tests {
             (1_048_576, 15, 30)
         );
         assert_eq!(defaults.log.format, LogFormat::Text);
+        assert_eq!(defaults.workers.sweep_interval_secs, 5);
+        assert_eq!(defaults.workers.retry, RetryPolicy::default());
+
+        // A broken default retry policy is refused, each bound named.
+        let policy = dir.join("policy.toml");
+        std::fs::write(
+            &policy,
+            "[workers.retry]\nmax_attempts = 0\njitter = \"none\"\n[workers.retry.backoff]\ninitial_ms = 10\nfactor = 2.0\nmax_ms = 5\n",
+        )?;
+        let refused = Settings::load(Some(&policy)).err().map(|e| e.to_string());
+        assert!(
+            refused.as_deref().is_some_and(|e| e.contains("workers.retry.max_attempts")
+                && e.contains("workers.retry.backoff.max_ms")),
+            "{refused:?}"
+        );
 
         let file = dir.join("flowexec.toml");
         std::fs::write(

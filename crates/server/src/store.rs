@@ -9,7 +9,8 @@ use flowexec_api::{ApiServices, WorkSignal};
 use flowexec_domain::ports::{ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
 use flowexec_service::{
-    ApiKeys, Authenticate, Executions, KeyAuthenticator, KeyCacheSettings, StoreReadiness, Workers,
+    ApiKeys, Authenticate, Executions, KeyAuthenticator, KeyCacheSettings, ServiceError,
+    StoreReadiness, Swept, Workers,
 };
 
 use crate::settings::Settings;
@@ -172,6 +173,20 @@ where
         work: WorkSignal::new(),
         auth,
     }
+}
+
+/// One sweep (see `Workers::sweep`), as a function of no store type.
+pub type Sweep = Arc<dyn Fn() -> Result<Swept, ServiceError> + Send + Sync>;
+
+/// Runs found overdue in one sweep at most; the rest wait for the next.
+const SWEEP_BATCH: usize = 500;
+
+/// The sweep over whichever store is open.
+pub fn sweeper(settings: &Settings, store: &AnyStore) -> Sweep {
+    with_store!(store, s => {
+        let workers = Workers::new(s.clone(), settings.workers.into());
+        Arc::new(move || workers.sweep(SWEEP_BATCH))
+    })
 }
 
 /// [`services`] over whichever store is open.

@@ -850,3 +850,92 @@ fn workers_run_tasks_over_http(kind: Kind) -> TestResult {
 }
 
 on_both_backends!(workers_run_tasks_over_http);
+
+/// The server's own sweeper (every second in these tests) fails a run
+/// past its time limit and queues its retry; the worker's late report is
+/// refused.
+fn the_sweeper_fails_a_run_past_its_time_limit(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Admin, Actor::System)?;
+    let (status, flow, _) = send(
+        app.client
+            .post(app.url("/flow-executions"))
+            .bearer_auth(&tenant.key)
+            .json(
+                &json!({"flow_name": "f", "tasks": [{"task_name": "slow", "timeout_seconds": 1}]}),
+            ),
+    )?;
+    assert_eq!(status, StatusCode::CREATED, "{flow}");
+    let (_, claimed, _) = send(
+        app.client
+            .post(app.url("/task-executions/claim"))
+            .bearer_auth(&tenant.key)
+            .json(&json!({"worker_id": "w", "lease_seconds": 60})),
+    )?;
+    let id = claimed["task_executions"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // Bounded: the limit (1 s) and two sweeps (1 s apart), with room.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let failed = loop {
+        let (_, task, _) = send(
+            app.client
+                .get(app.url(&format!("/task-executions/{id}")))
+                .bearer_auth(&tenant.key),
+        )?;
+        if task["status"] == "failed" {
+            break task;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "not swept in time: {task}"
+        );
+        thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        failed["error"],
+        json!({"code": "timed_out", "worker_id": "w"})
+    );
+    assert_eq!(failed["modified_by"], "system");
+    let (status, late, _) = send(
+        app.client
+            .post(app.url(&format!("/task-executions/{id}/complete")))
+            .bearer_auth(&tenant.key)
+            .json(&json!({"worker_id": "w"})),
+    )?;
+    assert_eq!(
+        (status, &late["code"]),
+        (StatusCode::CONFLICT, &json!("lease_lost"))
+    );
+    let flow_id = flow["id"].as_str().unwrap_or_default();
+    let (_, all, _) = send(
+        app.client
+            .get(app.url(&format!(
+                "/flow-executions/{flow_id}/task-executions?attempts=all"
+            )))
+            .bearer_auth(&tenant.key),
+    )?;
+    let mut statuses: Vec<(i64, String)> = all["task_executions"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|t| {
+                    (
+                        t["execution_index"].as_i64().unwrap_or(-1),
+                        t["status"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [(0, "failed".to_owned()), (1, "queued".to_owned())],
+        "{all}"
+    );
+    Ok(())
+}
+
+on_both_backends!(the_sweeper_fails_a_run_past_its_time_limit);

@@ -23,4 +23,4 @@ pub use executions::{
 };
 pub use health::{Readiness, StoreReadiness};
 pub use keys::IssuedKey;
-pub use workers::{ClaimRequest, Outcome, Report, WorkerSettings, WorkerUseCases, Workers};
+pub use workers::{ClaimRequest, Outcome, Report, Swept, WorkerSettings, WorkerUseCases, Workers};

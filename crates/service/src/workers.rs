@@ -1,12 +1,15 @@
 //! The use cases of workers: claim queued tasks, extend a lease, report a
 //! result. Each asks the domain what it writes and hands that to the store
 //! in one unit of work; a failure and the retry its policy brings commit
-//! together.
+//! together. The sweeper ([`Workers::sweep`]) fails runs past their lease
+//! or time limit, the same way.
 
-use flowexec_domain::ports::{ExecutionStore, TenantTx};
+use chrono::{DateTime, Utc};
+use flowexec_domain::ports::{ExecutionStore, OverdueRuns, TenantTx};
 use flowexec_domain::{
-    next_attempt, Actor, ChangeOutcome, Claim, Clock, Heartbeat, Principal, RepoError, RetryPolicy,
-    SystemClock, TaskExecution, TaskExecutionId, TaskName, Transition, WorkerId,
+    next_attempt, Actor, ChangeOutcome, Claim, Clock, Heartbeat, Overdue, Principal, RepoError,
+    RetryPolicy, SystemClock, TaskExecution, TaskExecutionId, TaskName, Tenant, Transition,
+    WorkerId,
 };
 use serde_json::Value;
 
@@ -140,6 +143,25 @@ fn check_lease(seconds: u32) -> Result<(), ServiceError> {
 }
 
 impl<S: ExecutionStore, C: Clock> Workers<S, C> {
+    /// Queues the attempt that follows `failed` when its policy (or the
+    /// default) allows one, in the failure's unit of work; whether it did.
+    fn retry_after<T: TenantTx>(
+        &self,
+        tx: &mut T,
+        failed: &TaskExecution,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let policy = failed.run.retry.unwrap_or(self.settings.default_retry);
+        match next_attempt(failed, &policy, Actor::System, at, rand::random::<f64>()) {
+            Some((next, event)) => {
+                tx.insert_task_executions(std::slice::from_ref(&next))?;
+                tx.insert_events(&[event])?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// One report inside a unit of work: the conditioned change, the retry
     /// its failure brings, or what its refusal means. A missing task is
     /// `Ok(Err(NotFound))`, so that a batch goes on.
@@ -160,13 +182,7 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
         match tx.change_status(&plan) {
             Ok(ChangeOutcome::Changed(row)) => {
                 if retryable {
-                    let policy = row.run.retry.unwrap_or(self.settings.default_retry);
-                    if let Some((next, event)) =
-                        next_attempt(&row, &policy, Actor::System, at, rand::random::<f64>())
-                    {
-                        tx.insert_task_executions(std::slice::from_ref(&next))?;
-                        tx.insert_events(&[event])?;
-                    }
+                    self.retry_after(tx, &row, at)?;
                 }
                 Ok(Ok(row))
             }
@@ -183,6 +199,71 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
             Err(RepoError::NotFound) => Ok(Err(RepoError::NotFound)),
             Err(other) => Err(other),
         }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Swept {
+    /// Runs failed because their lease lapsed.
+    pub lease_expired: usize,
+    /// Runs failed because they exceeded their time limit.
+    pub timed_out: usize,
+    /// Of those, how many were followed by a new attempt.
+    pub retried: usize,
+}
+
+impl<S: ExecutionStore + OverdueRuns, C: Clock> Workers<S, C> {
+    /// Fails up to `limit` overdue runs — past their lease or their time
+    /// limit — with `{"code": "lease_expired"}` or `{"code": "timed_out"}`
+    /// (actor `system`), each in its own tenant's unit of work, after
+    /// locking it and checking it is still overdue: of many sweepers (one
+    /// per server process) and a late report, exactly one changes it. Each
+    /// failure is retried by the task's policy, as a reported one is. A run
+    /// that cannot be handled is logged and left to the next sweep.
+    pub fn sweep(&self, limit: usize) -> Result<Swept, ServiceError> {
+        let at = self.clock.now();
+        let mut swept = Swept::default();
+        for (organization_id, id) in self.store.overdue_runs(at, limit)? {
+            let handled = self.store.in_tenant(Tenant::new(organization_id), |tx| {
+                let row = match tx.lock_task_execution(id) {
+                    Ok(row) => row,
+                    Err(RepoError::NotFound) => return Ok(None),
+                    Err(other) => return Err(other),
+                };
+                let Some(overdue) = Overdue::of(&row, at) else {
+                    return Ok(None);
+                };
+                let mut plan = Transition::Fail {
+                    error: Some(overdue.error(&row)),
+                }
+                .plan(id, Actor::System, Some(overdue.code().to_owned()), at);
+                if let Some(worker) = row.lease.worker_id {
+                    plan = plan.held_by(worker);
+                }
+                match tx.change_status(&plan)? {
+                    ChangeOutcome::Changed(failed) => {
+                        Ok(Some((overdue, self.retry_after(tx, &failed, at)?)))
+                    }
+                    ChangeOutcome::Refused(_) => Ok(None),
+                }
+            });
+            match handled {
+                Ok(Some((overdue, retried))) => {
+                    tracing::info!(task_execution.id = %id, reason = overdue.code(), retried, "swept");
+                    match overdue {
+                        Overdue::LeaseExpired => swept.lease_expired += 1,
+                        Overdue::TimedOut => swept.timed_out += 1,
+                    }
+                    swept.retried += usize::from(retried);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(task_execution.id = %id, %error, "could not sweep a run; the next sweep tries again");
+                }
+            }
+        }
+        Ok(swept)
     }
 }
 

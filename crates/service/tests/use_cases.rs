@@ -17,7 +17,7 @@ use flowexec_persistence::SqliteStore;
 use flowexec_service::{
     Admin, ApiKeys, Authenticate, ChangeRequest, ClaimRequest, ExecutionUseCases, Executions,
     KeyAuthenticator, KeyCacheSettings, KeyUseCases, Outcome, PageRequest, Report, ServiceError,
-    WorkerSettings, WorkerUseCases, Workers,
+    Swept, WorkerSettings, WorkerUseCases, Workers,
 };
 use flowexec_testkit::TestSqlite;
 
@@ -1054,5 +1054,136 @@ fn a_non_retryable_failure_is_not_retried_and_a_batch_answers_each_report() -> T
         3,
         "a non-retryable failure is not retried"
     );
+    Ok(())
+}
+
+#[test]
+fn the_sweeper_fails_and_retries_runs_past_their_lease_or_time_limit() -> TestResult {
+    let world = World::new()?;
+    let admin = world.principal(Role::Admin, Actor::System)?;
+    let limited = NewFlowExecution::new(
+        FlowName::parse("flow")?,
+        None,
+        vec![
+            NewTask {
+                task_name: TaskName::parse("lapses")?,
+                input: None,
+                run: flowexec_domain::RunOptions::default(),
+            },
+            NewTask {
+                task_name: TaskName::parse("slow")?,
+                input: None,
+                run: flowexec_domain::RunOptions {
+                    timeout_seconds: Some(10),
+                    ..flowexec_domain::RunOptions::default()
+                },
+            },
+        ],
+    )?;
+    world.executions.create_flow_execution(&admin, limited)?;
+    let workers = workers(&world, 3);
+    let taken = workers.claim(&admin, &claim_request("w", 2)?)?;
+    assert_eq!(taken.len(), 2);
+    // Nothing is overdue before the time limit (10 s) or the lease (30 s).
+    assert_eq!(
+        workers_at(&world, 3, now() + chrono::Duration::seconds(9)).sweep(10)?,
+        Swept::default()
+    );
+    let swept = workers_at(&world, 3, now() + chrono::Duration::seconds(31)).sweep(10)?;
+    assert_eq!(
+        swept,
+        Swept {
+            lease_expired: 1,
+            timed_out: 1,
+            retried: 2
+        }
+    );
+    for task in &taken {
+        let failed = world.executions.get_task_execution(&admin, task.id)?;
+        let code = if task.task_name.as_str() == "slow" {
+            "timed_out"
+        } else {
+            "lease_expired"
+        };
+        assert_eq!(failed.status, TaskStatus::Failed);
+        assert_eq!(
+            failed.error,
+            Some(serde_json::json!({"code": code, "worker_id": "w"}))
+        );
+        let events = world
+            .executions
+            .task_execution_events(&admin, task.id, PageRequest::default())?
+            .items;
+        let last = events.last().map(|e| &e.event);
+        assert_eq!(
+            last.map(|e| (e.actor, e.reason.as_deref())),
+            Some((Actor::System, Some(code)))
+        );
+        // The worker's late report is refused: its lease is lost.
+        let late = workers.report(
+            &admin,
+            report(task.id, "w", Outcome::Completed { output: None })?,
+        );
+        assert!(
+            matches!(
+                late,
+                Err(ServiceError::LeaseLost {
+                    current: TaskStatus::Failed
+                })
+            ),
+            "{late:?}"
+        );
+    }
+    let flow = world
+        .executions
+        .get_flow_execution(&admin, taken[0].flow_execution_id)?;
+    assert_eq!(
+        flow.task_executions.len(),
+        4,
+        "each run failed by the sweeper is retried: {flow:?}"
+    );
+    // A second sweep finds nothing more.
+    assert_eq!(
+        workers_at(&world, 3, now() + chrono::Duration::seconds(32)).sweep(10)?,
+        Swept::default()
+    );
+    Ok(())
+}
+
+#[test]
+fn concurrent_sweepers_fail_each_overdue_run_once() -> TestResult {
+    let world = World::new()?;
+    let admin = world.principal(Role::Admin, Actor::System)?;
+    world
+        .executions
+        .create_flow_execution(&admin, new_flow(&["a", "b", "c", "d", "e", "f"])?)?;
+    let taken = workers(&world, 1).claim(&admin, &claim_request("w", 6)?)?;
+    let threads = 4;
+    let barrier = Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let sweeper = workers_at(&world, 1, now() + chrono::Duration::seconds(60));
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                sweeper.sweep(100)
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for handle in handles {
+        let swept = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a sweeper panicked"))??;
+        failed += swept.lease_expired;
+    }
+    assert_eq!(failed, 6, "each overdue run failed exactly once");
+    for task in taken {
+        let events = world
+            .executions
+            .task_execution_events(&admin, task.id, PageRequest::default())?
+            .items;
+        assert_eq!(events.len(), 3, "created, claimed, failed once: {events:?}");
+    }
     Ok(())
 }

@@ -1,21 +1,23 @@
 //! The ports on SQLite. Every query filters by the tenant's organization.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::{
     ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck, OrganizationRepository,
+    OverdueRuns,
 };
 use flowexec_domain::{
-    ApiKeyCredentials, ApiKeyId, NewApiKey, Organization, RepoError, TaskExecution,
-    TaskExecutionId, Tenant,
+    ApiKeyCredentials, ApiKeyId, NewApiKey, Organization, OrganizationId, Overdue, RepoError,
+    TaskExecution, TaskExecutionId, TaskStatus, Tenant,
 };
 
-use super::rows::{uuid, SqliteOrganizationRow};
+use super::rows::{uuid, SqliteOrganizationRow, SqliteTaskExecutionRow};
 use super::schema::{api_keys, deployment_secrets as ds, organizations};
 use super::tx::{task_row, SqliteTx};
 use super::SqliteStore;
 use crate::error::StoreError;
-use crate::rows::{ApiKeyLookupRow, OrganizationRow};
+use crate::rows::{ApiKeyLookupRow, OrganizationRow, TaskExecutionRow};
 
 impl ExecutionStore for SqliteStore {
     type Tx<'t> = SqliteTx<'t>;
@@ -143,6 +145,42 @@ impl OrganizationRepository for SqliteStore {
             rows.into_iter()
                 .map(|row| Ok(Organization::try_from(OrganizationRow::try_from(row)?)?))
                 .collect()
+        })
+    }
+}
+
+impl OverdueRuns for SqliteStore {
+    /// The running rows past their lease, or with a time limit, read in
+    /// one snapshot; whether a time limit is reached is the domain's
+    /// [`Overdue::of`], as times are text here.
+    fn overdue_runs(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OrganizationId, TaskExecutionId)>, RepoError> {
+        use super::schema::task_executions as te;
+        self.read(|conn| {
+            let rows = te::table
+                .filter(te::status.eq(TaskStatus::Running.as_str()))
+                .filter(
+                    te::lease_expires_at
+                        .lt(at)
+                        .or(te::timeout_seconds.is_not_null()),
+                )
+                .order(te::lease_expires_at.asc())
+                .select(SqliteTaskExecutionRow::as_select())
+                .load(conn)?;
+            let mut overdue = Vec::new();
+            for row in rows {
+                let task = TaskExecution::try_from(TaskExecutionRow::try_from(row)?)?;
+                if Overdue::of(&task, at).is_some() {
+                    overdue.push((task.organization_id, task.id));
+                    if overdue.len() == limit {
+                        break;
+                    }
+                }
+            }
+            Ok(overdue)
         })
     }
 }

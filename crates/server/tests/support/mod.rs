@@ -10,17 +10,18 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use flowexec_api::ShutdownSignal;
 use flowexec_domain::{Actor, OrganizationId, OrganizationName, RetryPolicy, Role};
-use flowexec_server::build_server;
 use flowexec_server::settings::{
     AuthSettings, BootstrapSettings, DatabaseSettings, LogFormat, LogSettings, ServerSettings,
     Settings, WorkersSettings,
 };
-use flowexec_server::store::{api_services, open_store, AnyStore, Backend, Purpose};
+use flowexec_server::store::{api_services, open_store, sweeper, AnyStore, Backend, Purpose};
 use flowexec_server::with_store;
+use flowexec_server::{build_server, run_sweeper};
 use flowexec_service::Admin;
 use flowexec_testkit::{TestDb, TestSqlite};
 
@@ -100,6 +101,7 @@ pub fn settings(db: &Database) -> Settings {
         bootstrap: BootstrapSettings { enabled: false },
         workers: WorkersSettings {
             retry: RetryPolicy::default(),
+            sweep_interval_secs: 1,
         },
         log: LogSettings {
             format: LogFormat::Text,
@@ -115,6 +117,7 @@ pub struct TestApp {
     settings: Settings,
     admin: AnyStore,
     handle: ServerHandle,
+    shutdown: ShutdownSignal,
 }
 
 /// An organization and a key in it.
@@ -134,10 +137,18 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr()?);
         let (sender, receiver) = mpsc::channel();
         let server_settings = settings.clone();
+        let shutdown = ShutdownSignal::new();
+        let stop = shutdown.clone();
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let services = api_services(&server_settings, &store);
-                match build_server(&server_settings, services, listener, ShutdownSignal::new()) {
+                actix_web::rt::spawn(run_sweeper(
+                    sweeper(&server_settings, &store),
+                    Duration::from_secs(server_settings.workers.sweep_interval_secs),
+                    stop.clone(),
+                    services.work.clone(),
+                ));
+                match build_server(&server_settings, services, listener, stop) {
                     Ok(server) => {
                         let _ = sender.send(Ok(server.handle()));
                         let _ = server.await;
@@ -156,6 +167,7 @@ impl TestApp {
             settings,
             admin,
             handle,
+            shutdown,
         })
     }
 
@@ -191,7 +203,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Stop the server before the database is dropped.
+        // Stop the server and the sweeper before the database is dropped.
+        self.shutdown.trigger();
         let handle = self.handle.clone();
         let _ =
             thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false))).join();

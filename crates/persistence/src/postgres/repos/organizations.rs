@@ -1,6 +1,9 @@
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use flowexec_domain::ports::OrganizationRepository;
-use flowexec_domain::{NewApiKey, Organization, RepoError, Tenant};
+use flowexec_domain::ports::{OrganizationRepository, OverdueRuns};
+use flowexec_domain::{
+    NewApiKey, Organization, OrganizationId, RepoError, TaskExecutionId, Tenant,
+};
 
 use super::api_keys::insert_api_key;
 use crate::error::StoreError;
@@ -70,6 +73,43 @@ impl OrganizationRepository for PgStore {
                     .map(|row| Ok(Organization::try_from(row)?))
                     .collect()
             })
+        })
+    }
+}
+
+/// One row of `flowexec_overdue_runs`.
+#[derive(QueryableByName)]
+struct OverdueRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    organization_id: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: uuid::Uuid,
+}
+
+impl OverdueRuns for PgStore {
+    /// One statement, as the owner through `flowexec_overdue_runs` (SECURITY
+    /// DEFINER): the app role cannot see across tenants.
+    fn overdue_runs(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(OrganizationId, TaskExecutionId)>, RepoError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        self.read_statement(|conn| {
+            Ok(
+                diesel::sql_query("SELECT organization_id, id FROM flowexec_overdue_runs($1, $2)")
+                    .bind::<diesel::sql_types::Timestamptz, _>(at)
+                    .bind::<diesel::sql_types::Integer, _>(limit)
+                    .load::<OverdueRow>(conn)?
+                    .into_iter()
+                    .map(|row| {
+                        (
+                            OrganizationId::from_uuid(row.organization_id),
+                            TaskExecutionId::from_uuid(row.id),
+                        )
+                    })
+                    .collect(),
+            )
         })
     }
 }
