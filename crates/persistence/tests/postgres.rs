@@ -376,3 +376,62 @@ fn every_table_has_row_level_security_enabled_forced_and_a_policy() -> TestResul
     assert_eq!(ledger, 0, "the app role was granted the migration ledger");
     Ok(())
 }
+
+#[test]
+fn committed_queued_tasks_notify_the_work_listener_with_their_organization() -> TestResult {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let db = TestDb::new()?;
+    let store = store(&db, 2)?;
+    let (sender, received) = mpsc::channel::<String>();
+    let listener = flowexec_persistence::WorkListener::start(&db.app_url(), move |org| {
+        let _ = sender.send(org.to_owned());
+    });
+    let tenant = organization(&store, "a")?;
+    // The listener connects on its own thread: insert until it has heard
+    // one (bounded), then check what it heard.
+    let mut heard = None;
+    for _ in 0..20 {
+        flow(&store, tenant, &["t"])?;
+        if let Ok(org) = received.recv_timeout(Duration::from_millis(500)) {
+            heard = Some(org);
+            break;
+        }
+    }
+    assert_eq!(
+        heard,
+        Some(tenant.organization_id().to_string()),
+        "no notification for committed queued tasks"
+    );
+    while received.try_recv().is_ok() {}
+    // A unit rolled back notifies no one.
+    let undone = store.in_tenant(tenant, |tx| -> Result<(), RepoError> {
+        let created = flowexec_domain::NewFlowExecution::new(
+            flowexec_domain::FlowName::parse("f").map_err(|e| RepoError::Unknown(e.into()))?,
+            None,
+            vec![flowexec_domain::NewTask {
+                task_name: flowexec_domain::TaskName::parse("t")
+                    .map_err(|e| RepoError::Unknown(e.into()))?,
+                input: None,
+                run: flowexec_domain::RunOptions::default(),
+            }],
+        )
+        .map_err(|e| RepoError::Unknown(e.into()))?
+        .plan(
+            tenant.organization_id(),
+            flowexec_domain::Actor::System,
+            chrono::Utc::now(),
+        );
+        tx.insert_flow_execution(&created.flow_execution)?;
+        tx.insert_task_executions(&created.task_executions)?;
+        Err(RepoError::Unknown(anyhow::anyhow!("rolled back")))
+    });
+    assert!(undone.is_err());
+    assert!(
+        received.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "a rolled-back insert notified"
+    );
+    drop(listener);
+    Ok(())
+}

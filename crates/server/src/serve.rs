@@ -13,6 +13,7 @@ use actix_web::dev::Server;
 use actix_web::HttpServer;
 use anyhow::Context;
 use flowexec_api::{build_app, ApiServices, ApiSettings, ShutdownSignal, WorkSignal};
+use flowexec_persistence::WorkListener;
 use flowexec_service::Swept;
 
 use crate::bootstrap::bootstrap;
@@ -131,6 +132,15 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         bootstrap(settings, &backend, &store, address)?;
     }
     let services = api_services(settings, &store);
+    // On PostgreSQL, work made through any instance wakes this one's
+    // waiting claims (stopped when dropped, after the server).
+    let _listener = match (&store, settings.database.url.as_deref()) {
+        (AnyStore::Postgres(_), Some(url)) => {
+            let work = services.work.clone();
+            Some(WorkListener::start(url, move |_organization| work.notify()))
+        }
+        _ => None,
+    };
     let sweep = sweeper(settings, &store);
     let interval = Duration::from_secs(settings.workers.sweep_interval_secs);
     actix_web::rt::System::new().block_on(async move {

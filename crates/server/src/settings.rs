@@ -310,8 +310,10 @@ mod tests {
         )?;
         let refused = Settings::load(Some(&policy)).err().map(|e| e.to_string());
         assert!(
-            refused.as_deref().is_some_and(|e| e.contains("workers.retry.max_attempts")
-                && e.contains("workers.retry.backoff.max_ms")),
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("workers.retry.max_attempts")
+                    && e.contains("workers.retry.backoff.max_ms")),
             "{refused:?}"
         );
 
