@@ -28,7 +28,7 @@ struct PageParams<'a> {
 /// The parameters of a task execution list: filters, order and page. Times
 /// are RFC 3339; ranges are exclusive. Unknown or repeated parameters are
 /// refused.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaskListParams {
@@ -78,7 +78,7 @@ pub struct TaskListParams {
 }
 
 /// The parameters of a task execution's history: its page.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventParams {
@@ -106,7 +106,7 @@ impl EventParams {
 
 /// The parameters of the flow execution list. Unknown or repeated
 /// parameters are refused.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FlowListParams {
@@ -134,7 +134,7 @@ pub struct FlowListParams {
 
 /// The parameters of task execution counts: the grouping and the same
 /// filters as the list.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CountParams {
