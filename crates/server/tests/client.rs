@@ -249,3 +249,205 @@ fn a_call_safe_to_repeat_is_retried_when_the_server_cannot_be_reached() -> TestR
         anyhow::Ok(())
     })
 }
+
+/// Polls `check` until it answers `Some`, at most `seconds`.
+async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = check().await? {
+            return Ok(found);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "not within {seconds} s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn once(policy_attempts: u32) -> flowexec_wire::RetryPolicyBody {
+    flowexec_wire::RetryPolicyBody {
+        max_attempts: policy_attempts,
+        backoff: flowexec_wire::BackoffBody {
+            initial_ms: 0,
+            factor: 1.0,
+            max_ms: 0,
+        },
+        jitter: flowexec_wire::JitterBody::None,
+    }
+}
+
+/// The worker runtime over HTTP: a handler's output, its error and its
+/// panic are each recorded, and the worker runs on after the panic.
+fn a_worker_records_outputs_errors_and_panics(kind: Kind) -> TestResult {
+    use flowexec_worker::{HttpTransport, TaskError, Worker, WorkerConfig};
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Admin, Actor::System)?;
+    let admin = Client::new(&app.base, &tenant.key)?;
+    let worker_key = app.key(&tenant, Role::Worker)?;
+    runtime()?.block_on(async {
+        let tasks = vec![
+            NewTaskBody {
+                priority: 10,
+                retry: Some(once(1)),
+                ..task("boom")
+            },
+            NewTaskBody {
+                priority: 5,
+                retry: Some(once(1)),
+                ..task("bad")
+            },
+            task("ok"),
+        ];
+        let flow = admin
+            .create_flow_execution(&NewFlowExecutionBody {
+                flow_name: "f".into(),
+                input: None,
+                tasks,
+            })
+            .await?;
+        let config = WorkerConfig {
+            concurrency: 1,
+            wait_seconds: 1,
+            ..WorkerConfig::new("w-1")
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = Worker::new(HttpTransport::new(&app.base, &worker_key)?, config)
+            .handle("ok", |input: serde_json::Value, _task| async move {
+                Ok::<_, TaskError>(json!({"echo": input}))
+            })
+            .handle_json("bad", |_input, _task| async move {
+                Err(TaskError::fatal("nope"))
+            })
+            .handle_json("boom", |_input, _task| async move {
+                #[allow(clippy::panic)]
+                {
+                    panic!("kaput")
+                }
+            });
+        let running = tokio::spawn(worker.run(async {
+            let _ = stopped.await;
+        }));
+        let tasks = eventually(20, || async {
+            let page = admin
+                .list_flow_task_executions(flow.id, &TaskListParams::default())
+                .await?;
+            let done = page
+                .task_executions
+                .iter()
+                .all(|t| matches!(t.status, Status::Completed | Status::Failed));
+            Ok(done.then_some(page.task_executions))
+        })
+        .await?;
+        let _ = stop.send(());
+        running.await?;
+        let by_name = |name: &str| tasks.iter().find(|t| t.task_name == name).cloned();
+        let ok = by_name("ok").unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            (ok.status, ok.output),
+            (Status::Completed, Some(json!({"echo": {"n": 1}})))
+        );
+        let bad = by_name("bad").unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            (bad.status, bad.error),
+            (Status::Failed, Some(json!("nope")))
+        );
+        let boom = by_name("boom").unwrap_or_else(|| unreachable!());
+        assert_eq!(boom.status, Status::Failed);
+        assert_eq!(
+            boom.error,
+            Some(json!({"code": "panic", "message": "kaput"}))
+        );
+        anyhow::Ok(())
+    })
+}
+
+on_both_backends!(a_worker_records_outputs_errors_and_panics);
+
+/// A task deleted while it runs: the worker's heartbeat learns its lease is
+/// lost and the handler's cancellation fires; and a worker stopped with a
+/// task in flight lets it finish first.
+fn a_worker_cancels_on_lease_lost_and_finishes_in_flight_work_on_shutdown(
+    kind: Kind,
+) -> TestResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use flowexec_worker::{HttpTransport, TaskError, Worker, WorkerConfig};
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Admin, Actor::System)?;
+    let admin = Client::new(&app.base, &tenant.key)?;
+    let worker_key = app.key(&tenant, Role::Worker)?;
+    runtime()?.block_on(async {
+        let flow = admin
+            .create_flow_execution(&NewFlowExecutionBody {
+                flow_name: "f".into(),
+                input: None,
+                tasks: vec![task("long"), task("short")],
+            })
+            .await?;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let seen = cancelled.clone();
+        let config = WorkerConfig {
+            lease_seconds: 5,
+            wait_seconds: 1,
+            ..WorkerConfig::new("w-1")
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = Worker::new(HttpTransport::new(&app.base, &worker_key)?, config)
+            .handle_json("long", move |_input, task| {
+                let seen = seen.clone();
+                async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(20), task.cancelled()).await;
+                    seen.store(task.is_cancelled(), Ordering::SeqCst);
+                    Err(TaskError::retryable("cancelled"))
+                }
+            })
+            .handle_json("short", |_input, _task| async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(json!("done"))
+            });
+        let running = tokio::spawn(worker.run(async {
+            let _ = stopped.await;
+        }));
+        let long = eventually(15, || async {
+            let page = admin
+                .list_flow_task_executions(flow.id, &TaskListParams::default())
+                .await?;
+            Ok(page
+                .task_executions
+                .into_iter()
+                .find(|t| t.task_name == "long" && t.status == Status::Running))
+        })
+        .await?;
+        admin.delete_task_execution(long.id).await?;
+        eventually(15, || {
+            let cancelled = cancelled.clone();
+            async move { Ok(cancelled.load(Ordering::SeqCst).then_some(())) }
+        })
+        .await?;
+        // Another task, stopped in flight: it finishes before run returns.
+        let second = admin
+            .create_flow_execution(&NewFlowExecutionBody {
+                flow_name: "g".into(),
+                input: None,
+                tasks: vec![task("short")],
+            })
+            .await?;
+        let id = second.task_executions[0].id;
+        eventually(15, || async {
+            Ok((admin.get_task_execution(id).await?.status == Status::Running).then_some(()))
+        })
+        .await?;
+        let _ = stop.send(());
+        running.await?;
+        assert_eq!(
+            admin.get_task_execution(id).await?.status,
+            Status::Completed
+        );
+        anyhow::Ok(())
+    })
+}
+
+on_both_backends!(a_worker_cancels_on_lease_lost_and_finishes_in_flight_work_on_shutdown);

@@ -1,0 +1,315 @@
+#![doc = include_str!("../README.md")]
+
+mod transport;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use transport::{Claimed, HttpTransport, InProcess, Transport, TransportError};
+
+/// How a worker runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerConfig {
+    /// The worker's name for itself, on every claim and report.
+    pub worker_id: String,
+    /// Tasks run at once, at most (default 8).
+    pub concurrency: usize,
+    /// The lease asked for each task (default 60 s); heartbeats are sent
+    /// every third of it.
+    pub lease_seconds: u32,
+    /// How long a claim waits for work when there is none (default 20 s).
+    pub wait_seconds: u32,
+    /// On shutdown, how long running tasks may take to finish (default
+    /// 30 s) before the worker stops heartbeating and leaves them to their
+    /// leases.
+    pub grace: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(worker_id: impl Into<String>) -> Self {
+        Self {
+            worker_id: worker_id.into(),
+            concurrency: 8,
+            lease_seconds: 60,
+            wait_seconds: 20,
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A run that did not succeed: what to record as the task's `error`, and
+/// whether the task's retry policy may run it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskError {
+    pub error: Value,
+    pub retryable: bool,
+}
+
+impl TaskError {
+    /// A failure worth another attempt (the policy decides how many).
+    pub fn retryable(error: impl Into<Value>) -> Self {
+        Self {
+            error: error.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure another attempt would repeat (bad input, say).
+    pub fn fatal(error: impl Into<Value>) -> Self {
+        Self {
+            error: error.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl<E: std::error::Error> From<E> for TaskError {
+    /// Any error, as a retryable failure with its message.
+    fn from(error: E) -> Self {
+        Self::retryable(json!({"message": error.to_string()}))
+    }
+}
+
+/// A claimed task, as its handler sees it.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: Uuid,
+    pub task_name: String,
+    pub execution_index: i32,
+    cancelled: watch::Receiver<bool>,
+}
+
+impl Task {
+    /// Whether the task's lease was lost (it was deleted, or failed by the
+    /// sweeper): stop working on it; its result will not be recorded.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+
+    /// Completes when the task's lease is lost.
+    pub async fn cancelled(&self) {
+        let mut receiver = self.cancelled.clone();
+        let _ = receiver.wait_for(|cancelled| *cancelled).await;
+    }
+}
+
+type Handler =
+    Arc<dyn Fn(Option<Value>, Task) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
+
+/// A worker: handlers by task name, over a transport.
+pub struct Worker<T> {
+    transport: Arc<T>,
+    config: WorkerConfig,
+    handlers: HashMap<String, Handler>,
+}
+
+impl<T: Transport> Worker<T> {
+    pub fn new(transport: T, config: WorkerConfig) -> Self {
+        Self {
+            transport: Arc::new(transport),
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Runs tasks named `name` with `handler`, their input read as `I` (a
+    /// task whose input does not read fails, not retried, with `{"code":
+    /// "bad_input"}`) and the output written from `O`.
+    pub fn handle<I, O, F, Fut>(mut self, name: &str, handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(I, Task) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            name.to_owned(),
+            Arc::new(move |input, task| {
+                let handler = handler.clone();
+                Box::pin(async move {
+                    let input: I =
+                        serde_json::from_value(input.unwrap_or(Value::Null)).map_err(|e| {
+                            TaskError::fatal(json!({"code": "bad_input", "message": e.to_string()}))
+                        })?;
+                    let output = handler(input, task).await?;
+                    serde_json::to_value(output).map_err(|e| {
+                        TaskError::fatal(json!({"code": "bad_output", "message": e.to_string()}))
+                    })
+                })
+            }),
+        );
+        self
+    }
+
+    /// Runs tasks named `name` with `handler`, on the raw JSON input.
+    pub fn handle_json<F, Fut>(mut self, name: &str, handler: F) -> Self
+    where
+        F: Fn(Option<Value>, Task) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, TaskError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            name.to_owned(),
+            Arc::new(move |input, task| Box::pin(handler(input, task))),
+        );
+        self
+    }
+
+    /// Claims and runs tasks until `shutdown` completes; then stops
+    /// claiming, lets running tasks finish within the grace period, and
+    /// returns (tasks still running are abandoned: their leases lapse and
+    /// the server's sweeper retries them).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut task_names: Vec<String> = self.handlers.keys().cloned().collect();
+        task_names.sort();
+        let handlers = Arc::new(self.handlers);
+        let config = Arc::new(self.config);
+        let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let mut running = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            while running.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    _ = running.join_next() => continue,
+                }
+            }
+            let claim = self.transport.claim(transport::ClaimRequest {
+                worker_id: config.worker_id.clone(),
+                task_names: task_names.clone(),
+                limit: free.min(500),
+                lease_seconds: config.lease_seconds,
+                wait_seconds: config.wait_seconds,
+            });
+            let claimed = tokio::select! {
+                () = &mut shutdown => break,
+                claimed = claim => claimed,
+            };
+            match claimed {
+                Ok(tasks) => {
+                    for task in tasks {
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            tracing::warn!(task_execution.id = %task.id, "claimed more tasks than free slots; its lease will lapse");
+                            continue;
+                        };
+                        let Some(handler) = handlers.get(&task.task_name).cloned() else {
+                            continue;
+                        };
+                        let span = tracing::info_span!(
+                            "task",
+                            task_execution.id = %task.id,
+                            task_name = %task.task_name,
+                            execution_index = task.execution_index
+                        );
+                        running.spawn(
+                            run_task(self.transport.clone(), config.clone(), handler, task, slot)
+                                .instrument(span),
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "claim failed; trying again in a second");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(running = running.len(), "stopping: no more claims");
+        let drained = tokio::time::timeout(config.grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                abandoned = running.len(),
+                "grace period over: abandoning running tasks to their leases"
+            );
+            running.abort_all();
+        }
+    }
+}
+
+/// One task: its handler (on a task of its own, so that a panic is caught),
+/// heartbeats beside it, then the report.
+async fn run_task<T: Transport>(
+    transport: Arc<T>,
+    config: Arc<WorkerConfig>,
+    handler: Handler,
+    claimed: Claimed,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let (cancel, cancelled) = watch::channel(false);
+    let task = Task {
+        id: claimed.id,
+        task_name: claimed.task_name.clone(),
+        execution_index: claimed.execution_index,
+        cancelled,
+    };
+    let mut work = tokio::spawn(handler(claimed.input, task).in_current_span());
+    let every = Duration::from_secs(u64::from(config.lease_seconds)) / 3;
+    let mut lost = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut work => break outcome,
+            () = tokio::time::sleep(every), if !lost => {
+                match transport.heartbeat(claimed.id, config.worker_id.clone(), config.lease_seconds).await {
+                    Ok(()) => {}
+                    Err(TransportError::LeaseLost) => {
+                        tracing::warn!("lease lost: cancelling the task");
+                        lost = true;
+                        let _ = cancel.send(true);
+                    }
+                    Err(error) => tracing::warn!(%error, "heartbeat failed"),
+                }
+            }
+        }
+    };
+    if lost {
+        // Its result would not be recorded.
+        return;
+    }
+    let result = match outcome {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => {
+            let payload = join.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            tracing::error!(%message, "the handler panicked");
+            Err(TaskError::retryable(
+                json!({"code": "panic", "message": message}),
+            ))
+        }
+        Err(_) => return,
+    };
+    match transport
+        .report(claimed.id, config.worker_id.clone(), result)
+        .await
+    {
+        Ok(()) => {}
+        Err(TransportError::LeaseLost) => {
+            tracing::warn!("the result was not recorded: the lease was lost");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the result could not be reported; the lease will lapse")
+        }
+    }
+}

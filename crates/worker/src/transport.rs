@@ -1,0 +1,296 @@
+//! How a worker talks to flowexec: over HTTP ([`HttpTransport`], the
+//! `flowexec-client`) or in-process ([`InProcess`], the service layer on the
+//! same store as a server).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowexec_client::{Client, Error as ClientError};
+use flowexec_domain::{Principal, TaskExecution, TaskExecutionId, TaskName, WorkerId};
+use flowexec_service::{
+    ClaimRequest as ServiceClaim, Outcome, Report, ServiceError, WorkerUseCases,
+};
+use flowexec_wire::{
+    ClaimBody, CompleteBody, FailBody, HeartbeatBody, TaskExecutionBody, TaskNameText,
+};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::TaskError;
+
+/// A claim, as the runtime asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRequest {
+    pub worker_id: String,
+    pub task_names: Vec<String>,
+    pub limit: usize,
+    pub lease_seconds: u32,
+    pub wait_seconds: u32,
+}
+
+/// A claimed task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub task_name: String,
+    pub execution_index: i32,
+    pub input: Option<Value>,
+}
+
+impl From<TaskExecutionBody> for Claimed {
+    fn from(body: TaskExecutionBody) -> Self {
+        Self {
+            id: body.id,
+            task_name: body.task_name,
+            execution_index: body.execution_index,
+            input: body.input,
+        }
+    }
+}
+
+impl From<TaskExecution> for Claimed {
+    fn from(task: TaskExecution) -> Self {
+        Self {
+            id: task.id.into_uuid(),
+            task_name: task.task_name.into_string(),
+            execution_index: task.execution_index,
+            input: task.input,
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The task is no longer running under this worker.
+    #[error("lease lost")]
+    LeaseLost,
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What the runtime needs of flowexec.
+pub trait Transport: Send + Sync + 'static {
+    /// Up to `request.limit` tasks, waiting up to `request.wait_seconds`
+    /// for work when there is none.
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<Claimed>, TransportError>>;
+    fn heartbeat(
+        &self,
+        id: Uuid,
+        worker_id: String,
+        lease_seconds: u32,
+    ) -> BoxFuture<'_, Result<(), TransportError>>;
+    /// The result of a run: its output, or how it failed.
+    fn report(
+        &self,
+        id: Uuid,
+        worker_id: String,
+        result: Result<Value, TaskError>,
+    ) -> BoxFuture<'_, Result<(), TransportError>>;
+}
+
+/// Over HTTP, through `flowexec-client` (which retries the calls safe to
+/// repeat).
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: Client,
+}
+
+impl HttpTransport {
+    /// A transport to the server at `base_url` with a worker `key`.
+    pub fn new(base_url: &str, key: &str) -> Result<Self, ClientError> {
+        Ok(Self {
+            client: Client::new(base_url, key)?,
+        })
+    }
+
+    pub fn with_client(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn from_client(error: ClientError) -> TransportError {
+    match error.code() {
+        Some("lease_lost") => TransportError::LeaseLost,
+        _ => TransportError::Other(error.to_string()),
+    }
+}
+
+impl Transport for HttpTransport {
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<Claimed>, TransportError>> {
+        Box::pin(async move {
+            let body = ClaimBody {
+                worker_id: request.worker_id,
+                task_names: Some(request.task_names.into_iter().map(TaskNameText).collect()),
+                limit: Some(request.limit),
+                lease_seconds: Some(request.lease_seconds),
+                wait_seconds: Some(request.wait_seconds),
+            };
+            let claimed = self.client.claim(&body).await.map_err(from_client)?;
+            Ok(claimed
+                .task_executions
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        id: Uuid,
+        worker_id: String,
+        lease_seconds: u32,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let body = HeartbeatBody {
+                worker_id,
+                lease_seconds: Some(lease_seconds),
+            };
+            self.client
+                .heartbeat(id, &body)
+                .await
+                .map_err(from_client)?;
+            Ok(())
+        })
+    }
+
+    fn report(
+        &self,
+        id: Uuid,
+        worker_id: String,
+        result: Result<Value, TaskError>,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let answer = match result {
+                Ok(output) => {
+                    let body = CompleteBody {
+                        worker_id,
+                        output: Some(output),
+                    };
+                    self.client.complete(id, &body).await
+                }
+                Err(failure) => {
+                    let body = FailBody {
+                        worker_id,
+                        error: failure.error,
+                        retryable: Some(failure.retryable),
+                    };
+                    self.client.fail(id, &body).await
+                }
+            };
+            answer.map(|_| ()).map_err(from_client)
+        })
+    }
+}
+
+/// In-process: the service layer directly (on the blocking pool), as a
+/// worker embedded in the server, or beside it on the same store. A claim
+/// that finds nothing looks again every second until its wait is over.
+#[derive(Clone)]
+pub struct InProcess {
+    workers: Arc<dyn WorkerUseCases>,
+    principal: Principal,
+}
+
+impl InProcess {
+    /// Calls `workers` as `principal` (an admin or worker key's).
+    pub fn new(workers: Arc<dyn WorkerUseCases>, principal: Principal) -> Self {
+        Self { workers, principal }
+    }
+
+    async fn blocking<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn WorkerUseCases, &Principal) -> Result<R, ServiceError> + Send + 'static,
+    ) -> Result<R, TransportError> {
+        let (workers, principal) = (self.workers.clone(), self.principal);
+        tokio::task::spawn_blocking(move || work(&*workers, &principal))
+            .await
+            .map_err(|e| TransportError::Other(e.to_string()))?
+            .map_err(|e| match e {
+                ServiceError::LeaseLost { .. } => TransportError::LeaseLost,
+                other => TransportError::Other(other.to_string()),
+            })
+    }
+}
+
+fn worker(text: String) -> Result<WorkerId, TransportError> {
+    WorkerId::parse(text).map_err(|e| TransportError::Other(format!("worker_id: {e}")))
+}
+
+impl Transport for InProcess {
+    fn claim(&self, request: ClaimRequest) -> BoxFuture<'_, Result<Vec<Claimed>, TransportError>> {
+        Box::pin(async move {
+            let claim = ServiceClaim {
+                worker_id: worker(request.worker_id)?,
+                task_names: request
+                    .task_names
+                    .into_iter()
+                    .map(TaskName::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| TransportError::Other(format!("task_names: {e}")))?,
+                limit: request.limit,
+                lease_seconds: request.lease_seconds,
+            };
+            let deadline = Instant::now() + Duration::from_secs(u64::from(request.wait_seconds));
+            loop {
+                let claim = claim.clone();
+                let taken = self
+                    .blocking(move |workers, principal| workers.claim(principal, &claim))
+                    .await?;
+                if !taken.is_empty() || Instant::now() >= deadline {
+                    return Ok(taken.into_iter().map(Into::into).collect());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        id: Uuid,
+        worker_id: String,
+        lease_seconds: u32,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let worker_id = worker(worker_id)?;
+            self.blocking(move |workers, principal| {
+                workers.heartbeat(
+                    principal,
+                    TaskExecutionId::from_uuid(id),
+                    worker_id,
+                    lease_seconds,
+                )
+            })
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn report(
+        &self,
+        id: Uuid,
+        worker_id: String,
+        result: Result<Value, TaskError>,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let report = Report {
+                task_execution_id: TaskExecutionId::from_uuid(id),
+                worker_id: worker(worker_id)?,
+                outcome: match result {
+                    Ok(output) => Outcome::Completed {
+                        output: Some(output).filter(|v| !v.is_null()),
+                    },
+                    Err(failure) => Outcome::Failed {
+                        error: Some(failure.error).filter(|v| !v.is_null()),
+                        retryable: failure.retryable,
+                    },
+                },
+            };
+            self.blocking(move |workers, principal| workers.report(principal, report))
+                .await
+                .map(|_| ())
+        })
+    }
+}
