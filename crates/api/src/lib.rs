@@ -35,6 +35,9 @@ pub struct ApiSettings {
     pub body_timeout: Duration,
     /// Once triggered, bodies still arriving are answered 503 at once.
     pub shutdown: ShutdownSignal,
+    /// How often a claim waiting for work looks again on its own (besides
+    /// being woken by a `WorkSignal`).
+    pub claim_poll: Duration,
 }
 
 impl Default for ApiSettings {
@@ -43,6 +46,7 @@ impl Default for ApiSettings {
             max_body_bytes: 1024 * 1024,
             body_timeout: Duration::from_secs(15),
             shutdown: ShutdownSignal::new(),
+            claim_poll: Duration::from_secs(1),
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::status::TaskStatus;
 pub const MAX_TASKS_PER_FLOW: usize = 1000;
 /// The longest time limit of a run: seven days.
 pub const MAX_TIMEOUT_SECONDS: u32 = 604_800;
+/// The highest (and, negated, the lowest) priority of a task.
+pub const MAX_PRIORITY: i32 = 1_000_000;
 
 /// How a task is run: chosen when it is created, kept by every retry.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -33,6 +35,11 @@ impl RunOptions {
     /// The options, if every bound holds; else what is wrong, each message
     /// prefixed with `field` (e.g. `tasks[2]`).
     pub fn validate(self, field: &str) -> Result<Self, ParseError> {
+        if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&self.priority) {
+            return Err(ParseError::new(format!(
+                "{field}.priority: must be between -{MAX_PRIORITY} and {MAX_PRIORITY}"
+            )));
+        }
         if let Some(seconds) = self.timeout_seconds {
             if !(1..=MAX_TIMEOUT_SECONDS).contains(&seconds) {
                 return Err(ParseError::new(format!(
@@ -436,6 +443,51 @@ pub struct RecordedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_options_are_checked_where_the_command_is_made() {
+        let ok = RunOptions {
+            priority: MAX_PRIORITY,
+            timeout_seconds: Some(MAX_TIMEOUT_SECONDS),
+            retry: Some(RetryPolicy::default()),
+        };
+        assert!(ok.validate("tasks[0]").is_ok());
+        for (bad, field) in [
+            (
+                RunOptions {
+                    priority: -MAX_PRIORITY - 1,
+                    ..ok
+                },
+                "tasks[0].priority",
+            ),
+            (
+                RunOptions {
+                    timeout_seconds: Some(0),
+                    ..ok
+                },
+                "tasks[0].timeout_seconds",
+            ),
+            (
+                RunOptions {
+                    retry: Some(RetryPolicy {
+                        max_attempts: 0,
+                        ..RetryPolicy::default()
+                    }),
+                    ..ok
+                },
+                "tasks[0].retry.max_attempts",
+            ),
+        ] {
+            let error = bad
+                .validate("tasks[0]")
+                .err()
+                .map(|e| e.message().to_owned());
+            assert!(
+                error.as_deref().is_some_and(|e| e.starts_with(field)),
+                "{error:?}"
+            );
+        }
+    }
 
     fn task(name: &str) -> Result<NewTask, ParseError> {
         Ok(NewTask {

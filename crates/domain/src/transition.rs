@@ -134,7 +134,7 @@ pub struct StatusChange {
     pub at: DateTime<Utc>,
     /// Sets `started_at`.
     pub starts: bool,
-    /// Sets `completed_at` and ends the lease.
+    /// Sets `completed_at`.
     pub finishes: bool,
     pub result: ResultWrite,
     /// Free text recorded on the event.
@@ -249,6 +249,9 @@ impl StatusChange {
         }
         if self.finishes {
             after.completed_at = Some(self.at);
+        }
+        if self.to != TaskStatus::Running {
+            // Out of running, the lease is over (finished, or deleted).
             after.lease.expires_at = None;
         }
         match &self.result {

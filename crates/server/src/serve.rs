@@ -34,6 +34,7 @@ pub fn build_server(
         max_body_bytes: settings.server.max_body_bytes,
         body_timeout: Duration::from_secs(settings.server.body_timeout_secs),
         shutdown,
+        ..ApiSettings::default()
     };
     let workers = settings.server.worker_count();
     // Blocking threads beyond the pool's connections would only wait for one;
@@ -137,7 +138,7 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
     let _listener = match (&store, settings.database.url.as_deref()) {
         (AnyStore::Postgres(_), Some(url)) => {
             let work = services.work.clone();
-            Some(WorkListener::start(url, move |_organization| work.notify()))
+            WorkListener::start(url, move || work.notify())
         }
         _ => None,
     };

@@ -654,8 +654,10 @@ fn workers_run_tasks_over_http(kind: Kind) -> TestResult {
     let post = |key: &str, path: &str, body: Value| {
         send(app.client.post(app.url(path)).bearer_auth(key).json(&body))
     };
+    // No jitter: a retry's delay is exactly its backoff (1 s), never zero.
+    let policy = json!({"max_attempts": 3, "backoff": {"initial_ms": 1000, "factor": 2, "max_ms": 60000}, "jitter": "none"});
     let tasks: Vec<Value> = (0..3)
-        .map(|i| json!({"task_name": format!("t{i}")}))
+        .map(|i| json!({"task_name": format!("t{i}"), "retry": policy}))
         .collect();
     let (status, _, _) = post(
         &tenant.key,

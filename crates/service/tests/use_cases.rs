@@ -812,8 +812,10 @@ fn workers_at(
         world.executions_store(),
         FixedClock(at),
         WorkerSettings {
+            // No jitter: each delay is exactly the backoff.
             default_retry: RetryPolicy {
                 max_attempts,
+                jitter: flowexec_domain::Jitter::None,
                 ..RetryPolicy::default()
             },
         },

@@ -29,7 +29,8 @@ CREATE INDEX task_executions_running_idx
 
 -- The functions returning task executions return the new columns; the
 -- status change is also conditioned on the worker holding the task
--- (p_worker_id; NULL: any) and ends the lease when it finishes the run.
+-- (p_worker_id; NULL: any) and ends the lease whenever the task leaves
+-- running (finished, or deleted while it ran).
 DROP FUNCTION flowexec_get_task_execution(uuid, uuid);
 CREATE FUNCTION flowexec_get_task_execution(p_organization_id uuid, p_id uuid)
 RETURNS TABLE (
@@ -94,7 +95,7 @@ BEGIN
                 updated_at = p_at,
                 started_at = CASE WHEN p_starts THEN p_at ELSE t.started_at END,
                 completed_at = CASE WHEN p_finishes THEN p_at ELSE t.completed_at END,
-                lease_expires_at = CASE WHEN p_finishes THEN NULL ELSE t.lease_expires_at END,
+                lease_expires_at = CASE WHEN p_to <> 'running' THEN NULL ELSE t.lease_expires_at END,
                 output = CASE WHEN p_sets_output THEN p_output ELSE t.output END,
                 error = CASE WHEN p_sets_error THEN p_error ELSE t.error END,
                 version = t.version + 1

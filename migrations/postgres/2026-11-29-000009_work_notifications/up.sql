@@ -1,15 +1,17 @@
--- Waiting claims on every server instance learn of new work: when queued
--- task executions are inserted, one notification per organization on
--- channel flowexec_work (payload: the organization id), delivered at
--- commit (and not at all on rollback). See WorkListener.
+-- Waiting claims on every server instance learn of new work: when a
+-- statement inserts queued task executions, one notification on channel
+-- flowexec_work (no payload: nothing of a tenant is broadcast), delivered
+-- at commit (and not at all on rollback; repeats in one transaction are
+-- folded into one). See WorkListener.
 CREATE FUNCTION flowexec_notify_work()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM pg_notify('flowexec_work', o.organization_id::text)
-    FROM (SELECT DISTINCT n.organization_id FROM new_rows AS n WHERE n.status = 'queued') AS o;
+    IF EXISTS (SELECT 1 FROM new_rows AS n WHERE n.status = 'queued') THEN
+        PERFORM pg_notify('flowexec_work', '');
+    END IF;
     RETURN NULL;
 END
 $$;

@@ -21,9 +21,6 @@ use crate::error::{ApiError, Problem};
 use crate::etag::etag;
 use crate::{blocking, json_body, request_schema, ApiSettings, WorkSignal};
 
-/// How often a waiting claim tries again without being woken.
-const POLL: Duration = Duration::from_secs(1);
-
 fn answer(task: TaskExecution) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((ETAG, etag(task.version)))
@@ -99,7 +96,7 @@ pub(crate) async fn claim(
         }
         tokio::select! {
             () = woken => {}
-            () = tokio::time::sleep(left.min(POLL)) => {}
+            () = tokio::time::sleep(left.min(settings.claim_poll)) => {}
             () = settings.shutdown.triggered() => {}
         }
     }
