@@ -206,26 +206,12 @@ pub fn next_attempt(
     }
     let delay = policy.delay(attempt, draw);
     let not_before = Duration::from_std(delay).ok().map(|d| at + d);
-    let next = TaskExecution {
-        id: TaskExecutionId::generate(),
-        flow_execution_id: failed.flow_execution_id,
-        organization_id: failed.organization_id,
-        task_name: failed.task_name.clone(),
-        execution_index: failed.execution_index + 1,
-        status: TaskStatus::Queued,
-        input: failed.input.clone(),
-        output: None,
-        error: None,
-        modified_by: actor,
-        created_at: at,
-        updated_at: at,
-        started_at: None,
-        completed_at: None,
-        version: 1,
-        run: failed.run,
-        not_before: not_before.filter(|t| *t > at),
-        lease: Lease::default(),
-    };
+    let next = failed.next_attempt(
+        failed.input.clone(),
+        actor,
+        at,
+        not_before.filter(|t| *t > at),
+    );
     let event = TaskExecutionEvent {
         task_execution_id: next.id,
         from: None,

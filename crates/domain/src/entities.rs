@@ -100,6 +100,41 @@ pub struct TaskExecution {
     pub lease: Lease,
 }
 
+impl TaskExecution {
+    /// The attempt after this one: the next `execution_index` of the same
+    /// task, queued (not claimable before `not_before`), with `input` and
+    /// this attempt's run options, created by `actor` at `at`. What both a
+    /// retry asked for and one a failure's policy brings start from.
+    pub fn next_attempt(
+        &self,
+        input: Option<Value>,
+        actor: Actor,
+        at: DateTime<Utc>,
+        not_before: Option<DateTime<Utc>>,
+    ) -> TaskExecution {
+        TaskExecution {
+            id: TaskExecutionId::generate(),
+            flow_execution_id: self.flow_execution_id,
+            organization_id: self.organization_id,
+            task_name: self.task_name.clone(),
+            execution_index: self.execution_index + 1,
+            status: TaskStatus::Queued,
+            input,
+            output: None,
+            error: None,
+            modified_by: actor,
+            created_at: at,
+            updated_at: at,
+            started_at: None,
+            completed_at: None,
+            version: 1,
+            run: self.run,
+            not_before,
+            lease: Lease::default(),
+        }
+    }
+}
+
 /// One run of a flow: the parent of its task executions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowExecution {

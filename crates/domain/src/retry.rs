@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::access::Actor;
 use crate::entities::{TaskExecution, TaskExecutionEvent};
-use crate::ids::TaskExecutionId;
 use crate::status::TaskStatus;
 use crate::transition::IfMatch;
 
@@ -86,26 +85,12 @@ impl RetryRequest {
                 status: attempt.status,
             });
         }
-        let task_execution = TaskExecution {
-            id: TaskExecutionId::generate(),
-            flow_execution_id: attempt.flow_execution_id,
-            organization_id: attempt.organization_id,
-            task_name: attempt.task_name.clone(),
-            execution_index: attempt.execution_index + 1,
-            status: TaskStatus::Queued,
-            input: self.input.clone().unwrap_or_else(|| attempt.input.clone()),
-            output: None,
-            error: None,
-            modified_by: actor,
-            created_at: at,
-            updated_at: at,
-            started_at: None,
-            completed_at: None,
-            version: 1,
-            run: attempt.run,
-            not_before: None,
-            lease: crate::Lease::default(),
-        };
+        let task_execution = attempt.next_attempt(
+            self.input.clone().unwrap_or_else(|| attempt.input.clone()),
+            actor,
+            at,
+            None,
+        );
         let event = TaskExecutionEvent {
             task_execution_id: task_execution.id,
             from: None,
@@ -130,7 +115,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ids::{FlowExecutionId, OrganizationId};
+    use crate::ids::{FlowExecutionId, OrganizationId, TaskExecutionId};
     use crate::names::TaskName;
 
     fn attempt(status: TaskStatus, index: i32) -> TaskExecution {

@@ -49,6 +49,10 @@ impl std::fmt::Debug for PgStore {
 /// nothing behind (so that running it again is safe).
 type Failure = (StoreError, bool);
 
+/// How many times work that left nothing done is run again after its
+/// connection was lost.
+const RETRIES_ON_LOST: u32 = 2;
+
 impl PgStore {
     /// Opens a pool to `url`. Fails if no connection can be made within the
     /// timeout, so a bad URL is reported at start, not at the first request.
@@ -68,13 +72,15 @@ impl PgStore {
 
     /// Runs `attempt` on a pooled connection. When the connection turns out
     /// to be gone, it is evicted (see `postgres::pool`) and, if the failure
-    /// left nothing done, the work runs once more on another connection;
-    /// otherwise the caller gets [`RepoError::Unavailable`].
+    /// left nothing done, the work runs again on another connection — up to
+    /// [`RETRIES_ON_LOST`] times, since a connection opened while the
+    /// database was terminating sessions may be gone too; otherwise the
+    /// caller gets [`RepoError::Unavailable`].
     fn run<T>(
         &self,
         mut attempt: impl FnMut(&mut PgConnection) -> Result<T, Failure>,
     ) -> Result<T, RepoError> {
-        let mut retried = false;
+        let mut retries = 0;
         loop {
             let mut pooled = self.pool.get().map_err(StoreError::from)?;
             match attempt(&mut pooled.conn) {
@@ -82,9 +88,9 @@ impl PgStore {
                 Err((error, nothing_done)) if lost(&error) => {
                     self.health.lost(&mut pooled);
                     drop(pooled);
-                    if nothing_done && !retried {
+                    if nothing_done && retries < RETRIES_ON_LOST {
                         tracing::warn!(error = ?error, "database connection lost; retrying on another");
-                        retried = true;
+                        retries += 1;
                         continue;
                     }
                     return Err(error.into());
