@@ -143,17 +143,22 @@ pub(crate) async fn heartbeat(
     Ok(answer(task))
 }
 
-/// Report one result: `complete` or `fail`.
-#[allow(clippy::too_many_arguments)] // the handlers' extractors, and how to read the body
+/// What a single report reads from its request: the same for `complete`
+/// and `fail`.
+type ReportRequest = (
+    HttpRequest,
+    BearerKey,
+    web::Data<dyn Authenticate>,
+    web::Data<dyn WorkerUseCases>,
+    web::Data<WorkSignal>,
+    web::Data<ApiSettings>,
+    web::Path<String>,
+    web::Payload,
+);
+
+/// Report one result: `complete` or `fail`, its body read as `B`.
 async fn report_one<B>(
-    req: HttpRequest,
-    key: BearerKey,
-    auth: web::Data<dyn Authenticate>,
-    workers: web::Data<dyn WorkerUseCases>,
-    signal: web::Data<WorkSignal>,
-    settings: web::Data<ApiSettings>,
-    id: web::Path<String>,
-    payload: web::Payload,
+    (req, key, auth, workers, signal, settings, id, payload): ReportRequest,
     convert: fn(B, TaskExecutionId) -> Result<ReportCommand, Vec<flowexec_wire::FieldError>>,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -194,29 +199,8 @@ where
     ),
     security(("api_key" = []))
 )]
-#[allow(clippy::too_many_arguments)] // one parameter per actix extractor
-pub(crate) async fn complete(
-    req: HttpRequest,
-    key: BearerKey,
-    auth: web::Data<dyn Authenticate>,
-    workers: web::Data<dyn WorkerUseCases>,
-    signal: web::Data<WorkSignal>,
-    settings: web::Data<ApiSettings>,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    report_one(
-        req,
-        key,
-        auth,
-        workers,
-        signal,
-        settings,
-        id,
-        payload,
-        CompleteBody::into_command,
-    )
-    .await
+pub(crate) async fn complete(request: ReportRequest) -> Result<HttpResponse, ApiError> {
+    report_one(request, CompleteBody::into_command).await
 }
 
 /// Report a task failed.
@@ -243,29 +227,8 @@ pub(crate) async fn complete(
     ),
     security(("api_key" = []))
 )]
-#[allow(clippy::too_many_arguments)] // one parameter per actix extractor
-pub(crate) async fn fail(
-    req: HttpRequest,
-    key: BearerKey,
-    auth: web::Data<dyn Authenticate>,
-    workers: web::Data<dyn WorkerUseCases>,
-    signal: web::Data<WorkSignal>,
-    settings: web::Data<ApiSettings>,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    report_one(
-        req,
-        key,
-        auth,
-        workers,
-        signal,
-        settings,
-        id,
-        payload,
-        FailBody::into_command,
-    )
-    .await
+pub(crate) async fn fail(request: ReportRequest) -> Result<HttpResponse, ApiError> {
+    report_one(request, FailBody::into_command).await
 }
 
 /// Report many results at once.
