@@ -169,10 +169,14 @@ where
     let id = parse_id::<TaskExecutionId>(&id)?;
     let body = json_body::read(&req, payload, &settings).await?;
     let command = request_schema::command(body, |body: B| convert(body, id))?;
+    // Only a failure may queue work (its next attempt); a completion wakes
+    // no waiting claim.
+    let failure = command.outcome.is_err();
     let workers = workers.into_inner();
     let task = blocking::run(move || workers.report(&principal, report(command))).await?;
-    // A failure may have queued the next attempt.
-    signal.notify();
+    if failure {
+        signal.notify();
+    }
     Ok(answer(task))
 }
 
@@ -264,10 +268,13 @@ pub(crate) async fn results(
     let body = json_body::read(&req, payload, &settings).await?;
     let commands = request_schema::command(body, ResultsBody::into_command)?;
     let ids: Vec<TaskExecutionId> = commands.iter().map(|c| c.id).collect();
+    let failures = commands.iter().any(|c| c.outcome.is_err());
     let reports = commands.into_iter().map(report).collect();
     let workers = workers.into_inner();
     let answers = blocking::run(move || workers.report_many(&principal, reports)).await?;
-    signal.notify();
+    if failures {
+        signal.notify();
+    }
     let results = ids
         .into_iter()
         .zip(answers)
