@@ -281,6 +281,19 @@ fn once(policy_attempts: u32) -> flowexec_wire::RetryPolicyBody {
 /// The worker runtime over HTTP: a handler's output, its error and its
 /// panic are each recorded, and the worker runs on after the panic.
 fn a_worker_records_outputs_errors_and_panics(kind: Kind) -> TestResult {
+    outputs_errors_and_panics(kind, 1)
+}
+
+on_both_backends!(a_worker_records_outputs_errors_and_panics);
+
+/// The same, the three results sent in batches (`POST …/results`).
+fn a_worker_batches_its_results(kind: Kind) -> TestResult {
+    outputs_errors_and_panics(kind, 3)
+}
+
+on_both_backends!(a_worker_batches_its_results);
+
+fn outputs_errors_and_panics(kind: Kind, report_batch: usize) -> TestResult {
     use flowexec_worker::{HttpTransport, TaskError, Worker, WorkerConfig};
     let app = TestApp::spawn(kind)?;
     let tenant = app.tenant(Role::Admin, Actor::System)?;
@@ -308,8 +321,10 @@ fn a_worker_records_outputs_errors_and_panics(kind: Kind) -> TestResult {
             })
             .await?;
         let config = WorkerConfig {
-            concurrency: 1,
+            concurrency: report_batch,
             wait_seconds: 1,
+            report_batch,
+            report_linger: Duration::from_millis(200),
             ..WorkerConfig::new("w-1")
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -362,8 +377,6 @@ fn a_worker_records_outputs_errors_and_panics(kind: Kind) -> TestResult {
         anyhow::Ok(())
     })
 }
-
-on_both_backends!(a_worker_records_outputs_errors_and_panics);
 
 /// A task deleted while it runs: the worker's heartbeat learns its lease is
 /// lost and the handler's cancellation fires; and a worker stopped with a

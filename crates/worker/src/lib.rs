@@ -11,12 +11,14 @@ use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 use uuid::Uuid;
 
-pub use transport::{Claimed, HttpTransport, InProcess, Transport, TransportError};
+pub use transport::{
+    ClaimRequest, Claimed, HttpTransport, InProcess, RunResult, Transport, TransportError,
+};
 
 /// How a worker runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,17 @@ pub struct WorkerConfig {
     pub lease_seconds: u32,
     /// How long a claim waits for work when there is none (default 20 s).
     pub wait_seconds: u32,
+    /// Tasks taken by one claim, at most (default 500: as many as there
+    /// are free slots).
+    pub claim_batch: usize,
+    /// Results sent in one call, at most (default 1: each by its own
+    /// `complete` or `fail`). Above 1, results that end close together
+    /// share one `POST /task-executions/results`, the first waiting at most
+    /// `report_linger` for others.
+    pub report_batch: usize,
+    /// How long a result may wait for others to share its call (default
+    /// 5 ms; only with `report_batch` above 1).
+    pub report_linger: Duration,
     /// On shutdown, how long running tasks may take to finish (default
     /// 30 s) before the worker stops heartbeating and leaves them to their
     /// leases.
@@ -43,6 +56,9 @@ impl WorkerConfig {
             concurrency: 8,
             lease_seconds: 60,
             wait_seconds: 20,
+            claim_batch: 500,
+            report_batch: 1,
+            report_linger: Duration::from_millis(5),
             grace: Duration::from_secs(30),
         }
     }
@@ -177,6 +193,7 @@ impl<T: Transport> Worker<T> {
         let handlers = Arc::new(self.handlers);
         let config = Arc::new(self.config);
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let (reporter, sending) = Reporter::start(self.transport.clone(), &config);
         let mut running = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -188,10 +205,10 @@ impl<T: Transport> Worker<T> {
                     _ = running.join_next() => continue,
                 }
             }
-            let claim = self.transport.claim(transport::ClaimRequest {
+            let claim = self.transport.claim(ClaimRequest {
                 worker_id: config.worker_id.clone(),
                 task_names: task_names.clone(),
-                limit: free.min(500),
+                limit: free.min(config.claim_batch.clamp(1, 500)),
                 lease_seconds: config.lease_seconds,
                 wait_seconds: config.wait_seconds,
             });
@@ -216,8 +233,15 @@ impl<T: Transport> Worker<T> {
                             execution_index = task.execution_index
                         );
                         running.spawn(
-                            run_task(self.transport.clone(), config.clone(), handler, task, slot)
-                                .instrument(span),
+                            run_task(
+                                self.transport.clone(),
+                                reporter.clone(),
+                                config.clone(),
+                                handler,
+                                task,
+                                slot,
+                            )
+                            .instrument(span),
                         );
                     }
                 }
@@ -241,6 +265,114 @@ impl<T: Transport> Worker<T> {
                 "grace period over: abandoning running tasks to their leases"
             );
             running.abort_all();
+            while running.join_next().await.is_some() {}
+        }
+        // The last results still batched are sent before the worker stops.
+        drop(reporter);
+        if let Some(sending) = sending {
+            let _ = sending.await;
+        }
+    }
+}
+
+/// One result waiting to be sent, and where its answer goes.
+struct Pending {
+    run: RunResult,
+    answer: oneshot::Sender<Result<(), TransportError>>,
+}
+
+/// Sends results: each on its own, or batched through a task of its own.
+enum Reporter<T> {
+    Direct(Arc<T>),
+    Batched(mpsc::Sender<Pending>),
+}
+
+impl<T> Clone for Reporter<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Direct(transport) => Self::Direct(transport.clone()),
+            Self::Batched(sender) => Self::Batched(sender.clone()),
+        }
+    }
+}
+
+impl<T: Transport> Reporter<T> {
+    /// A reporter for `config`, and the batching task, if any (it ends when
+    /// the last clone of the reporter is dropped, after sending what it
+    /// holds).
+    fn start(
+        transport: Arc<T>,
+        config: &WorkerConfig,
+    ) -> (Self, Option<tokio::task::JoinHandle<()>>) {
+        let batch = config.report_batch.clamp(1, 500);
+        if batch == 1 {
+            return (Self::Direct(transport), None);
+        }
+        let (sender, receiver) = mpsc::channel(batch * 4);
+        let linger = config.report_linger;
+        let sending = tokio::spawn(send_batches(transport, receiver, batch, linger));
+        (Self::Batched(sender), Some(sending))
+    }
+
+    async fn report(&self, run: RunResult) -> Result<(), TransportError> {
+        match self {
+            Self::Direct(transport) => transport.report(run.id, run.worker_id, run.result).await,
+            Self::Batched(sender) => {
+                let (answer, answered) = oneshot::channel();
+                sender
+                    .send(Pending { run, answer })
+                    .await
+                    .map_err(|_| TransportError::Other("the reporter has stopped".into()))?;
+                answered
+                    .await
+                    .map_err(|_| TransportError::Other("the reporter has stopped".into()))?
+            }
+        }
+    }
+}
+
+/// Collects results into batches of up to `batch` (the first waiting at
+/// most `linger` for others) and sends each batch in one call.
+async fn send_batches<T: Transport>(
+    transport: Arc<T>,
+    mut receiver: mpsc::Receiver<Pending>,
+    batch: usize,
+    linger: Duration,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut pending = vec![first];
+        let until = tokio::time::Instant::now() + linger;
+        while pending.len() < batch {
+            match tokio::time::timeout_at(until, receiver.recv()).await {
+                Ok(Some(next)) => pending.push(next),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (runs, answers): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .map(|pending| (pending.run, pending.answer))
+            .unzip();
+        let count = runs.len();
+        match transport.report_many(runs).await {
+            Ok(results) if results.len() == count => {
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(result);
+                }
+            }
+            Ok(results) => {
+                for answer in answers {
+                    let _ = answer.send(Err(TransportError::Other(format!(
+                        "{} answers to {count} results",
+                        results.len()
+                    ))));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for answer in answers {
+                    let _ = answer.send(Err(TransportError::Other(message.clone())));
+                }
+            }
         }
     }
 }
@@ -249,6 +381,7 @@ impl<T: Transport> Worker<T> {
 /// heartbeats beside it, then the report.
 async fn run_task<T: Transport>(
     transport: Arc<T>,
+    reporter: Reporter<T>,
     config: Arc<WorkerConfig>,
     handler: Handler,
     claimed: Claimed,
@@ -300,10 +433,12 @@ async fn run_task<T: Transport>(
         }
         Err(_) => return,
     };
-    match transport
-        .report(claimed.id, config.worker_id.clone(), result)
-        .await
-    {
+    let run = RunResult {
+        id: claimed.id,
+        worker_id: config.worker_id.clone(),
+        result,
+    };
+    match reporter.report(run).await {
         Ok(()) => {}
         Err(TransportError::LeaseLost) => {
             tracing::warn!("the result was not recorded: the lease was lost");

@@ -11,7 +11,8 @@ use flowexec_service::{
     ClaimRequest as ServiceClaim, Outcome, Report, ServiceError, WorkerUseCases,
 };
 use flowexec_wire::{
-    ClaimBody, CompleteBody, FailBody, HeartbeatBody, TaskExecutionBody, TaskNameText,
+    ClaimBody, CompleteBody, FailBody, HeartbeatBody, ResultBody, ResultStatus, ResultsBody,
+    TaskExecutionBody, TaskNameText,
 };
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -60,6 +61,15 @@ impl From<TaskExecution> for Claimed {
     }
 }
 
+/// How one run ended, to be reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub id: Uuid,
+    pub worker_id: String,
+    /// The output, or how the run failed.
+    pub result: Result<Value, TaskError>,
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -89,6 +99,12 @@ pub trait Transport: Send + Sync + 'static {
         worker_id: String,
         result: Result<Value, TaskError>,
     ) -> BoxFuture<'_, Result<(), TransportError>>;
+    /// Many results in one call, each answered on its own, in order (an
+    /// `Err` for the whole call when it failed as a whole).
+    fn report_many(
+        &self,
+        results: Vec<RunResult>,
+    ) -> BoxFuture<'_, Result<Vec<Result<(), TransportError>>, TransportError>>;
 }
 
 /// Over HTTP, through `flowexec-client` (which retries the calls safe to
@@ -183,6 +199,55 @@ impl Transport for HttpTransport {
             answer.map(|_| ()).map_err(from_client)
         })
     }
+
+    fn report_many(
+        &self,
+        results: Vec<RunResult>,
+    ) -> BoxFuture<'_, Result<Vec<Result<(), TransportError>>, TransportError>> {
+        Box::pin(async move {
+            let body = ResultsBody {
+                results: results.into_iter().map(result_body).collect(),
+            };
+            let answers = self
+                .client
+                .report_results(&body)
+                .await
+                .map_err(from_client)?;
+            Ok(answers
+                .results
+                .into_iter()
+                .map(|answer| match answer.problem {
+                    None => Ok(()),
+                    Some(problem) if problem.code == "lease_lost" => Err(TransportError::LeaseLost),
+                    Some(problem) => Err(TransportError::Other(format!(
+                        "{} ({}): {}",
+                        problem.title, problem.code, problem.detail
+                    ))),
+                })
+                .collect())
+        })
+    }
+}
+
+fn result_body(run: RunResult) -> ResultBody {
+    match run.result {
+        Ok(output) => ResultBody {
+            id: run.id,
+            worker_id: run.worker_id,
+            status: ResultStatus::Completed,
+            output: Some(output),
+            error: None,
+            retryable: None,
+        },
+        Err(failure) => ResultBody {
+            id: run.id,
+            worker_id: run.worker_id,
+            status: ResultStatus::Failed,
+            output: None,
+            error: Some(failure.error),
+            retryable: Some(failure.retryable),
+        },
+    }
 }
 
 /// In-process: the service layer directly (on the blocking pool), as a
@@ -208,10 +273,14 @@ impl InProcess {
         tokio::task::spawn_blocking(move || work(&*workers, &principal))
             .await
             .map_err(|e| TransportError::Other(e.to_string()))?
-            .map_err(|e| match e {
-                ServiceError::LeaseLost { .. } => TransportError::LeaseLost,
-                other => TransportError::Other(other.to_string()),
-            })
+            .map_err(from_service)
+    }
+}
+
+fn from_service(error: ServiceError) -> TransportError {
+    match error {
+        ServiceError::LeaseLost { .. } => TransportError::LeaseLost,
+        other => TransportError::Other(other.to_string()),
     }
 }
 
@@ -275,22 +344,49 @@ impl Transport for InProcess {
         result: Result<Value, TaskError>,
     ) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(async move {
-            let report = Report {
-                task_execution_id: TaskExecutionId::from_uuid(id),
-                worker_id: worker(worker_id)?,
-                outcome: match result {
-                    Ok(output) => Outcome::Completed {
-                        output: Some(output).filter(|v| !v.is_null()),
-                    },
-                    Err(failure) => Outcome::Failed {
-                        error: Some(failure.error).filter(|v| !v.is_null()),
-                        retryable: failure.retryable,
-                    },
-                },
-            };
+            let report = service_report(RunResult {
+                id,
+                worker_id,
+                result,
+            })?;
             self.blocking(move |workers, principal| workers.report(principal, report))
                 .await
                 .map(|_| ())
         })
     }
+
+    fn report_many(
+        &self,
+        results: Vec<RunResult>,
+    ) -> BoxFuture<'_, Result<Vec<Result<(), TransportError>>, TransportError>> {
+        Box::pin(async move {
+            let reports = results
+                .into_iter()
+                .map(service_report)
+                .collect::<Result<Vec<_>, _>>()?;
+            let answers = self
+                .blocking(move |workers, principal| workers.report_many(principal, reports))
+                .await?;
+            Ok(answers
+                .into_iter()
+                .map(|answer| answer.map(|_| ()).map_err(from_service))
+                .collect())
+        })
+    }
+}
+
+fn service_report(run: RunResult) -> Result<Report, TransportError> {
+    Ok(Report {
+        task_execution_id: TaskExecutionId::from_uuid(run.id),
+        worker_id: worker(run.worker_id)?,
+        outcome: match run.result {
+            Ok(output) => Outcome::Completed {
+                output: Some(output).filter(|v| !v.is_null()),
+            },
+            Err(failure) => Outcome::Failed {
+                error: Some(failure.error).filter(|v| !v.is_null()),
+                retryable: failure.retryable,
+            },
+        },
+    })
 }

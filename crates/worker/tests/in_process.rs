@@ -53,6 +53,9 @@ fn an_embedded_worker_runs_tasks_through_the_service_layer() -> anyhow::Result<(
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = WorkerConfig {
             wait_seconds: 1,
+            // Results in batches: the service's report_many.
+            report_batch: 3,
+            report_linger: Duration::from_millis(200),
             ..WorkerConfig::new("embedded")
         };
         let worker = Worker::new(transport, config);
