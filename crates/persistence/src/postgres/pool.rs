@@ -56,6 +56,9 @@ impl PoolHealth {
     }
 }
 
+/// Run on every new connection: no generic plans (decision 0012).
+pub(crate) const PLAN_EVERY_STATEMENT: &str = "SET plan_cache_mode = force_custom_plan";
+
 /// Opens connections to one URL and tells the pool which to drop.
 pub(crate) struct PgManager {
     url: String,
@@ -75,15 +78,21 @@ impl ManageConnection for PgManager {
     type Connection = PgConn;
     type Error = diesel::r2d2::Error;
 
+    /// Opens a connection that plans every statement for its parameters
+    /// and the table sizes of the moment (decision 0012): a plan cached
+    /// while a table was nearly empty would otherwise serve the
+    /// connection's whole life.
     fn connect(&self) -> Result<PgConn, Self::Error> {
         let checked_at = self.health.current();
-        PgConnection::establish(&self.url)
-            .map(|conn| PgConn {
-                conn,
-                checked_at,
-                lost: false,
-            })
-            .map_err(diesel::r2d2::Error::ConnectionError)
+        let mut conn =
+            PgConnection::establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+        conn.batch_execute(PLAN_EVERY_STATEMENT)
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        Ok(PgConn {
+            conn,
+            checked_at,
+            lost: false,
+        })
     }
 
     /// Called on every checkout; only a suspect connection costs a ping.
