@@ -12,6 +12,7 @@ source scripts/lib/common.sh
 ensure_build_deps
 ensure_postgres
 trap stop_throwaway_postgres EXIT
+ensure_pg_server_binaries
 parse_pg_url "$PG_SUPERUSER_URL"
 export FLOWEXEC_TEST_DATABASE_URL=$PG_SUPERUSER_URL
 unset DATABASE_URL

@@ -125,6 +125,22 @@ ensure_postgres() {
   log "PostgreSQL answers at 127.0.0.1:${port} (throwaway cluster)"
 }
 
+# Makes sure PostgreSQL's server binaries (initdb, pg_ctl) are here, for
+# the tests that run a cluster of their own (the database restart drill),
+# and exports FLOWEXEC_PG_BIN, their folder.
+ensure_pg_server_binaries() {
+  local initdb
+  initdb=$(pg_bin initdb) || true
+  if [ -z "$initdb" ]; then
+    log "installing PostgreSQL's server binaries (apt-get install -y postgresql)"
+    apt_install postgresql >/dev/null 2>&1 || true
+    initdb=$(pg_bin initdb) || true
+  fi
+  [ -n "$initdb" ] || die "PostgreSQL's server binaries (initdb, pg_ctl) are needed by the database restart test; install them (apt-get install -y postgresql)"
+  FLOWEXEC_PG_BIN=$(dirname "$initdb")
+  export FLOWEXEC_PG_BIN
+}
+
 # Stops the throwaway cluster if ensure_postgres started one.
 stop_throwaway_postgres() {
   if [ ${#PG_THROWAWAY_STOP[@]} -gt 0 ]; then

@@ -16,30 +16,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use flowexec_testkit::{TestDb, TestSqlite};
 use serde_json::{json, Value};
-use support::binary::{command, ServerProcess};
+use support::binary::{organization, ServerProcess};
 use support::TestResult;
-
-/// A new organization through the CLI: its id and admin key.
-fn organization(db: &TestDb, name: &str) -> anyhow::Result<(String, String)> {
-    let output = command()
-        .args(["org", "create", name, "--json"])
-        .env("FLOWEXEC__DATABASE__URL", db.app_url())
-        .env("FLOWEXEC__DATABASE__ADMIN_URL", db.admin_url())
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let created: Value = serde_json::from_slice(&output.stdout)?;
-    Ok((
-        created["organization_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        created["api_key"].as_str().unwrap_or_default().to_owned(),
-    ))
-}
 
 #[derive(QueryableByName)]
 struct Terminated {
@@ -77,7 +55,10 @@ fn terminated_database_sessions_are_replaced_without_failing_requests() -> TestR
         .next()
         .unwrap_or_default()
         .to_owned();
-    let tenants = [organization(&db, "one")?, organization(&db, "two")?];
+    let tenants = [
+        organization("one", &db.app_url(), Some(&db.admin_url()))?,
+        organization("two", &db.app_url(), Some(&db.admin_url()))?,
+    ];
     // A folder for the server's data_dir, removed at the end.
     let dir = TestSqlite::new()?;
     let app_url = db.app_url();

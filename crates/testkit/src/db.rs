@@ -92,7 +92,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> anyhow::Result<Self> {
-        let base = admin_base_url()?;
+        Self::on(admin_base_url()?)
+    }
+
+    /// A fresh, migrated database on the PostgreSQL at `base` (a superuser
+    /// URL), e.g. a [`crate::Cluster`] of the test's own.
+    pub fn on(base: Url) -> anyhow::Result<Self> {
         let mut maintenance = connect(&with_database(&base, "postgres"))?;
         let template = ensure_template(&base, &mut maintenance)?;
         let name = format!("flowexec_test_{}", uuid::Uuid::new_v4().simple());

@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 #[cfg(feature = "postgres")]
+mod cluster;
+#[cfg(feature = "postgres")]
 mod db;
 #[cfg(feature = "model")]
 pub mod model;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use cluster::Cluster;
 #[cfg(feature = "postgres")]
 pub use db::TestDb;
 #[cfg(feature = "sqlite")]

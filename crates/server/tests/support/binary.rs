@@ -24,6 +24,31 @@ pub fn command() -> Command {
     command
 }
 
+/// A new organization through the CLI on the store at `url` (with the
+/// PostgreSQL owner's `admin_url`): its id and admin key.
+pub fn organization(
+    name: &str,
+    url: &str,
+    admin_url: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let mut command = command();
+    command
+        .args(["org", "create", name, "--json"])
+        .env("FLOWEXEC__DATABASE__URL", url);
+    if let Some(admin_url) = admin_url {
+        command.env("FLOWEXEC__DATABASE__ADMIN_URL", admin_url);
+    }
+    let output = command.output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let text = |field: &str| created[field].as_str().unwrap_or_default().to_owned();
+    Ok((text("organization_id"), text("api_key")))
+}
+
 /// `flowexec serve` running in the background.
 pub struct ServerProcess {
     pub child: Child,
