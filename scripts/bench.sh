@@ -29,6 +29,10 @@
 #     executions, the first page against a page 100,000 rows deep, counts
 #     for a flow of 1,000 tasks and an organization of 100,000, and the
 #     plan of every list query shape.
+# 10. The worker benchmark (scripts/bench/workers.sh): 100,000 no-op tasks
+#     drained by workers over HTTP at claim batch 1 and 50, on both stores,
+#     against a same-run pgbench floor replaying the claim and completion
+#     SQL; created → completed latency; the idle cost of 100 long-pollers.
 #
 # Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2), BENCH_STALLED
@@ -142,14 +146,9 @@ server=$SERVER_PID
 ids_file=$work/ids.tsv
 wrk_run 3s >/dev/null # warm-up
 
-# CPU time (clock ticks) of the server and of every PostgreSQL process,
-# around the measured HTTP run, to show where the machine's time goes.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_ticks() {
-  local total=0 pid
-  for pid in $(pgrep -x postgres 2>/dev/null); do total=$((total + $(ticks "$pid"))); done
-  echo "$total"
-}
+# CPU time (clock ticks, ticks/pg_ticks in common.sh) of the server and of
+# every PostgreSQL process, around the measured HTTP run, to show where the
+# machine's time goes.
 hz=$(getconf CLK_TCK)
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -280,3 +279,4 @@ REPORT
 
 scripts/bench/transitions.sh
 scripts/bench/lists.sh
+scripts/bench/workers.sh

@@ -167,6 +167,14 @@ start_flowexec() {
   die "the server did not become ready; see $logfile"
 }
 
+# CPU time (clock ticks) of one process, and of every PostgreSQL process.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local total=0 pid
+  for pid in $(pgrep -x postgres 2>/dev/null); do total=$((total + $(ticks "$pid"))); done
+  echo "$total"
+}
+
 # Stops the server start_flowexec started, if any.
 stop_flowexec() {
   if [ -n "${SERVER_PID:-}" ]; then
