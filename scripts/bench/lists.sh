@@ -22,13 +22,7 @@ work="$target/bench/lists"
 rm -rf "$work"
 mkdir -p "$work"
 
-ensure_build_deps
-ensure_postgres
-parse_pg_url "$PG_SUPERUSER_URL"
-unset DATABASE_URL
-PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-client)"
-command -v wrk >/dev/null 2>&1 || apt_install wrk || die "wrk is required (apt-get install -y wrk)"
-command -v sqlite3 >/dev/null 2>&1 || apt_install sqlite3 || die "sqlite3 is required (apt-get install -y sqlite3)"
+bench_prologue wrk sqlite3
 
 log "building the server (release)"
 cargo build --release --locked -p flowexec-server
@@ -36,7 +30,6 @@ bin="$target/release/flowexec"
 port=$((20000 + RANDOM % 20000))
 base="http://127.0.0.1:$port"
 
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # p50 of one URL under wrk, in ms.
 p50() {

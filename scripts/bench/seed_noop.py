@@ -7,11 +7,11 @@ KEY until COUNT tasks exist: as fast as 4 threads can, or, with RATE, at
 RATE tasks per second (one flow every 100 / RATE seconds).
 """
 
-import json
 import sys
 import threading
 import time
-import urllib.request
+
+from seed_tasks import post_flow
 
 FLOW = 100
 
@@ -21,15 +21,7 @@ def post(base: str, key: str, flow: int) -> None:
         "flow_name": "bench-workers",
         "tasks": [{"task_name": f"noop-{i:02}", "input": {"flow": flow}} for i in range(FLOW)],
     }
-    request = urllib.request.Request(
-        f"{base}/flow-executions",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request) as answer:
-        if answer.status != 201:
-            raise SystemExit(f"POST /flow-executions answered {answer.status}")
+    post_flow(base, key, body)
 
 
 def main() -> None:

@@ -11,6 +11,20 @@ import sys
 import urllib.request
 
 
+def post_flow(base: str, key: str, body: dict) -> dict:
+    """POST /flow-executions with BODY; the created flow execution."""
+    request = urllib.request.Request(
+        f"{base}/flow-executions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as answer:
+        if answer.status != 201:
+            raise SystemExit(f"POST /flow-executions answered {answer.status}")
+        return json.load(answer)
+
+
 def main() -> None:
     base, key, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     ids = []
@@ -20,14 +34,7 @@ def main() -> None:
             "flow_name": "bench-patch",
             "tasks": [{"task_name": f"t{i}", "input": {"n": i}} for i in range(n)],
         }
-        request = urllib.request.Request(
-            f"{base}/flow-executions",
-            data=json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request) as answer:
-            created = json.load(answer)
+        created = post_flow(base, key, body)
         ids.extend(task["id"] for task in created["task_executions"])
     with open(out, "w", encoding="utf-8") as f:
         f.write("\n".join(ids) + "\n")

@@ -27,17 +27,9 @@ target=$(target_dir)
 work="$target/bench/transitions"
 mkdir -p "$work"
 
-ensure_build_deps
-ensure_postgres
-parse_pg_url "$PG_SUPERUSER_URL"
-unset DATABASE_URL
-PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-client)"
-PGBENCH=$(pg_bin pgbench) || die "pgbench is required (apt-get install -y postgresql-contrib)"
-command -v wrk >/dev/null 2>&1 || apt_install wrk || die "wrk is required (apt-get install -y wrk)"
-command -v python3 >/dev/null 2>&1 || apt_install python3 || die "python3 is required"
+bench_prologue pgbench wrk python3
 trap 'stop_flowexec; stop_throwaway_postgres' EXIT
 port=$((20000 + RANDOM % 20000))
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # PATCH over HTTP on the server started with the environment given (the
 # store's settings): seeds $patch_tasks queued tasks through the API in an

@@ -31,13 +31,7 @@ target=$(target_dir)
 work="$target/bench/workers"
 mkdir -p "$work"
 
-ensure_build_deps
-ensure_postgres
-parse_pg_url "$PG_SUPERUSER_URL"
-unset DATABASE_URL
-PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-client)"
-PGBENCH=$(pg_bin pgbench) || die "pgbench is required (apt-get install -y postgresql-contrib)"
-command -v python3 >/dev/null 2>&1 || apt_install python3 || die "python3 is required"
+bench_prologue pgbench python3
 DRAIN_PID=
 stop_drain() {
   if [ -n "$DRAIN_PID" ]; then
@@ -50,7 +44,6 @@ trap 'stop_drain; stop_flowexec; stop_throwaway_postgres' EXIT
 port=$((20000 + RANDOM % 20000))
 base="http://127.0.0.1:$port"
 hz=$(getconf CLK_TCK)
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 log "building the server and the drain worker (release)"
 cargo build --release --locked -p flowexec-server

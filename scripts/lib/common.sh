@@ -167,6 +167,27 @@ start_flowexec() {
   die "the server did not become ready; see $logfile"
 }
 
+# What a benchmark needs: the build tools, a PostgreSQL (PG_SUPERUSER_URL,
+# PG_HOST, PG_PORT, PG_USERINFO; DATABASE_URL unset), psql (PSQL), and each
+# tool named: pgbench (PGBENCH), wrk, sqlite3, python3.
+bench_prologue() {
+  ensure_build_deps
+  ensure_postgres
+  parse_pg_url "$PG_SUPERUSER_URL"
+  unset DATABASE_URL
+  PSQL=$(pg_bin psql) || die "psql is required (apt-get install -y postgresql-client)"
+  local tool
+  for tool in "$@"; do
+    case $tool in
+      pgbench) PGBENCH=$(pg_bin pgbench) || die "pgbench is required (apt-get install -y postgresql-contrib)" ;;
+      *) command -v "$tool" >/dev/null 2>&1 || apt_install "$tool" || die "$tool is required (apt-get install -y $tool)" ;;
+    esac
+  done
+}
+
+# A field of the JSON on stdin, e.g. json_field '["api_key"]'.
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
 # CPU time (clock ticks) of one process, and of every PostgreSQL process.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pg_ticks() {

@@ -544,6 +544,73 @@ contract! {
         Ok(())
     }
 
+    /// Many changes in one unit of work answer, in order, exactly what each
+    /// would alone: applied, refused (another worker's task, a task not
+    /// running), not found (the others go on); completions and failures
+    /// mixed, as a worker's batch of results is.
+    fn many_changes_answer_as_each_would_alone(store) {
+        let tenant = organization(&*store, "a")?;
+        let created = flow(&*store, tenant, &["a", "b", "c", "d", "e", "f"])?;
+        let mine = WorkerId::parse("w-1")?;
+        let claim = Claim::new(mine.clone(), vec![], 4, 30, Actor::Integration, at(10));
+        let claimed = store.in_tenant(tenant, |tx| tx.claim(&claim))?;
+        ensure!(claimed.len() == 4, "{claimed:?}");
+        let theirs = Claim::new(WorkerId::parse("w-2")?, vec![], 1, 30, Actor::Integration, at(11));
+        let other = store.in_tenant(tenant, |tx| tx.claim(&theirs))?.pop().context("nothing claimed")?;
+        let taken: Vec<TaskExecutionId> = claimed.iter().chain([&other]).map(|t| t.id).collect();
+        let queued = created
+            .task_executions
+            .iter()
+            .find(|t| !taken.contains(&t.id))
+            .context("no queued task")?;
+        let queued = store.task_execution(tenant, queued.id)?;
+        let complete = |id, n: i64| {
+            Transition::Complete { output: Some(json!({"n": n})) }
+                .plan(id, Actor::Integration, None, at(12))
+                .held_by(mine.clone())
+        };
+        let fail = |id| {
+            Transition::Fail { error: Some(json!({"code": "boom"})) }
+                .plan(id, Actor::Integration, None, at(12))
+                .held_by(mine.clone())
+        };
+        let plans = vec![
+            complete(claimed[0].id, 0),
+            complete(other.id, 1),
+            fail(claimed[1].id),
+            complete(TaskExecutionId::generate(), 2),
+            complete(claimed[2].id, 3),
+            complete(queued.id, 4),
+            fail(claimed[3].id),
+        ];
+        let answers = store.in_tenant(tenant, |tx| tx.change_many(&plans))?;
+        ensure!(answers.len() == plans.len());
+        let expected = [
+            Some(ChangeOutcome::Changed(plans[0].applied_to(&claimed[0]))),
+            Some(ChangeOutcome::Refused(other.clone())),
+            Some(ChangeOutcome::Changed(plans[2].applied_to(&claimed[1]))),
+            None,
+            Some(ChangeOutcome::Changed(plans[4].applied_to(&claimed[2]))),
+            Some(ChangeOutcome::Refused(queued.clone())),
+            Some(ChangeOutcome::Changed(plans[6].applied_to(&claimed[3]))),
+        ];
+        for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
+            match (answer, expected) {
+                (Ok(outcome), Some(expected)) => ensure!(outcome == expected, "{i}: {outcome:?}"),
+                (Err(RepoError::NotFound), None) => {}
+                (answer, _) => anyhow::bail!("{i}: {answer:?}"),
+            }
+        }
+        for (i, task) in [(0, &claimed[0]), (2, &claimed[1]), (4, &claimed[2]), (6, &claimed[3])] {
+            let Some(ChangeOutcome::Changed(after)) = &expected[i] else { unreachable!() };
+            ensure!(&store.task_execution(tenant, task.id)? == after);
+            ensure!(history(&*store, tenant, task.id)?.len() == 3, "{i}: no event recorded");
+        }
+        ensure!(store.task_execution(tenant, other.id)? == other);
+        ensure!(store.task_execution(tenant, queued.id)? == queued);
+        Ok(())
+    }
+
     /// A failure and the attempt that follows it are stored in one unit of
     /// work; the next attempt is claimable once its delay has passed.
     fn a_failure_and_its_next_attempt_commit_together(store) {

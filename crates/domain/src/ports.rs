@@ -142,6 +142,26 @@ pub trait TenantTx {
     /// tenant.
     fn change_status(&mut self, change: &StatusChange) -> Result<ChangeOutcome, RepoError>;
 
+    /// Many status changes in this unit of work, each answered as
+    /// [`TenantTx::change_status`] answers it, in order: a row that does not
+    /// exist is that change's `Err(RepoError::NotFound)`, and the others go
+    /// on. `Err` as a whole only when the store fails. A store may apply
+    /// changes of the same shape in one statement; this default applies
+    /// them one by one.
+    fn change_many(
+        &mut self,
+        changes: &[StatusChange],
+    ) -> Result<Vec<Result<ChangeOutcome, RepoError>>, RepoError> {
+        changes
+            .iter()
+            .map(|change| match self.change_status(change) {
+                Ok(outcome) => Ok(Ok(outcome)),
+                Err(RepoError::NotFound) => Ok(Err(RepoError::NotFound)),
+                Err(other) => Err(other),
+            })
+            .collect()
+    }
+
     /// Takes up to `claim.limit` task executions that `claim.may_take`, the
     /// highest `priority` first, then the oldest (`created_at`, `id`),
     /// skipping rows that a concurrent unit has locked (never waiting for

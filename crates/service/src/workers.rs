@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use flowexec_domain::ports::{ExecutionStore, OverdueRuns, TenantTx};
 use flowexec_domain::{
     next_attempt, Actor, ChangeOutcome, Claim, Clock, Heartbeat, Overdue, Principal, RepoError,
-    RetryPolicy, SystemClock, TaskExecution, TaskExecutionId, TaskName, Tenant, Transition,
-    WorkerId,
+    RetryPolicy, StatusChange, SystemClock, TaskExecution, TaskExecutionId, TaskName, Tenant,
+    Transition, WorkerId,
 };
 use serde_json::Value;
 
@@ -162,27 +162,43 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
         }
     }
 
-    /// One report inside a unit of work: the conditioned change, the retry
-    /// its failure brings, or what its refusal means. A missing task is
-    /// `Ok(Err(NotFound))`, so that a batch goes on.
-    fn apply<T: TenantTx>(
-        &self,
-        tx: &mut T,
-        actor: Actor,
-        report: Report,
-    ) -> Result<Result<TaskExecution, RepoError>, RepoError> {
-        let at = self.clock.now();
-        let (transition, retryable) = match report.outcome {
-            Outcome::Completed { output } => (Transition::Complete { output }, false),
-            Outcome::Failed { error, retryable } => (Transition::Fail { error }, retryable),
+    /// The conditioned change a report asks for, and whether its failure
+    /// may be retried.
+    fn plan(&self, actor: Actor, report: &Report, at: DateTime<Utc>) -> (StatusChange, bool) {
+        let (transition, retryable) = match &report.outcome {
+            Outcome::Completed { output } => (
+                Transition::Complete {
+                    output: output.clone(),
+                },
+                false,
+            ),
+            Outcome::Failed { error, retryable } => (
+                Transition::Fail {
+                    error: error.clone(),
+                },
+                *retryable,
+            ),
         };
         let plan = transition
             .plan(report.task_execution_id, actor, None, at)
-            .held_by(report.worker_id);
-        match tx.change_status(&plan) {
+            .held_by(report.worker_id.clone());
+        (plan, retryable)
+    }
+
+    /// What a report's change came to, inside its unit of work: the retry
+    /// its failure brings, or what its refusal means. A missing task is
+    /// `Ok(Err(NotFound))`, so that a batch goes on.
+    fn settle<T: TenantTx>(
+        &self,
+        tx: &mut T,
+        plan: &StatusChange,
+        retryable: bool,
+        outcome: Result<ChangeOutcome, RepoError>,
+    ) -> Result<Result<TaskExecution, RepoError>, RepoError> {
+        match outcome {
             Ok(ChangeOutcome::Changed(row)) => {
                 if retryable {
-                    self.retry_after(tx, &row, at)?;
+                    self.retry_after(tx, &row, plan.at)?;
                 }
                 Ok(Ok(row))
             }
@@ -190,7 +206,7 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
                 // Only a row already in the target status can be a repeat;
                 // only then is its last event needed.
                 let last = if row.status == plan.to {
-                    tx.last_event(report.task_execution_id)?
+                    tx.last_event(plan.task_execution_id)?
                 } else {
                     None
                 };
@@ -199,6 +215,28 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
             Err(RepoError::NotFound) => Ok(Err(RepoError::NotFound)),
             Err(other) => Err(other),
         }
+    }
+
+    /// Reports inside one unit of work: their changes together (one
+    /// statement for those alike, where the store can), then each settled.
+    fn apply<T: TenantTx>(
+        &self,
+        tx: &mut T,
+        actor: Actor,
+        reports: &[Report],
+    ) -> Result<Vec<Result<TaskExecution, RepoError>>, RepoError> {
+        let at = self.clock.now();
+        let (plans, retryable): (Vec<StatusChange>, Vec<bool>) = reports
+            .iter()
+            .map(|report| self.plan(actor, report, at))
+            .unzip();
+        let outcomes = tx.change_many(&plans)?;
+        plans
+            .iter()
+            .zip(retryable)
+            .zip(outcomes)
+            .map(|((plan, retryable), outcome)| self.settle(tx, plan, retryable, outcome))
+            .collect()
     }
 }
 
@@ -316,10 +354,13 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
     fn report(&self, principal: &Principal, report: Report) -> Result<TaskExecution, ServiceError> {
         require_worker(principal)?;
         let id = report.task_execution_id;
-        let answer = self.store.in_tenant(principal.tenant(), |tx| {
-            self.apply(tx, principal.actor, report.clone())
+        let answers = self.store.in_tenant(principal.tenant(), |tx| {
+            self.apply(tx, principal.actor, std::slice::from_ref(&report))
         })?;
-        let row = answer?;
+        let row = answers
+            .into_iter()
+            .next()
+            .unwrap_or(Err(RepoError::NotFound))?;
         tracing::info!(task_execution.id = %id, status = %row.status, "reported");
         Ok(row)
     }
@@ -331,10 +372,7 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
     ) -> Result<Vec<Result<TaskExecution, ServiceError>>, ServiceError> {
         require_worker(principal)?;
         let answers = self.store.in_tenant(principal.tenant(), |tx| {
-            reports
-                .iter()
-                .map(|report| self.apply(tx, principal.actor, report.clone()))
-                .collect::<Result<Vec<_>, RepoError>>()
+            self.apply(tx, principal.actor, &reports)
         })?;
         Ok(answers
             .into_iter()

@@ -74,6 +74,83 @@ impl<'t> PgTx<'t> {
         result.map_err(RepoError::from)
     }
 
+    /// `changes` (of one shape, see [`same_shape`]) in one statement:
+    /// (position from 1, outcome) of each row that exists.
+    fn change_alike(
+        &mut self,
+        changes: &[&StatusChange],
+    ) -> Result<Vec<(i64, ChangeOutcome)>, RepoError> {
+        let Some(first) = changes.first() else {
+            return Ok(Vec::new());
+        };
+        let (sets_output, sets_error) = match first.result {
+            ResultWrite::Keep => (false, false),
+            ResultWrite::Output(_) => (true, false),
+            ResultWrite::Error(_) => (false, true),
+        };
+        let ids: Vec<Uuid> = changes
+            .iter()
+            .map(|c| c.task_execution_id.into_uuid())
+            .collect();
+        let outputs: Vec<Option<serde_json::Value>> = changes
+            .iter()
+            .map(|c| match &c.result {
+                ResultWrite::Output(output) => output.clone(),
+                _ => None,
+            })
+            .collect();
+        let errors: Vec<Option<serde_json::Value>> = changes
+            .iter()
+            .map(|c| match &c.result {
+                ResultWrite::Error(error) => error.clone(),
+                _ => None,
+            })
+            .collect();
+        let workers: Vec<Option<&str>> = changes
+            .iter()
+            .map(|c| c.held_by.as_ref().map(|w| w.as_str()))
+            .collect();
+        let from: Vec<&str> = first.from.iter().map(|s| s.as_str()).collect();
+        let result = diesel::sql_query(
+            "SELECT r.ord, c.*
+             FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS r (id, output, error, worker_id, ord)
+             CROSS JOIN LATERAL flowexec_change_status(
+                 $1, r.id, $6, $7, $8, $9, $10, $11, r.output, $12, r.error, $13,
+                 CAST(NULL AS bigint[]), $14, r.worker_id) AS c
+             ORDER BY r.ord",
+        )
+        .bind::<SqlUuid, _>(self.org())
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Nullable<Jsonb>>, _>(outputs)
+        .bind::<Array<Nullable<Jsonb>>, _>(errors)
+        .bind::<Array<Nullable<Text>>, _>(workers)
+        .bind::<Text, _>(first.to.as_str())
+        .bind::<Text, _>(first.modified_by.to_string())
+        .bind::<Timestamptz, _>(first.at)
+        .bind::<Bool, _>(first.starts)
+        .bind::<Bool, _>(first.finishes)
+        .bind::<Bool, _>(sets_output)
+        .bind::<Bool, _>(sets_error)
+        .bind::<Array<Text>, _>(from)
+        .bind::<Nullable<Text>, _>(first.reason.as_deref())
+        .load::<ChangedInBatch>(self.conn)
+        .map_err(StoreError::from)
+        .and_then(|rows| {
+            rows.into_iter()
+                .map(|found| {
+                    let row = TaskExecution::try_from(found.row)?;
+                    let outcome = if found.changed {
+                        ChangeOutcome::Changed(row)
+                    } else {
+                        ChangeOutcome::Refused(row)
+                    };
+                    Ok((found.ord, outcome))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        });
+        self.done(result)
+    }
+
     /// One task execution of the tenant, locked `FOR UPDATE` if asked.
     fn task_row(&mut self, id: TaskExecutionId, lock: bool) -> Result<TaskExecution, RepoError> {
         let org = self.org();
@@ -452,6 +529,53 @@ impl TenantTx for PgTx<'_> {
         self.done(result)?.ok_or(RepoError::NotFound)
     }
 
+    /// Changes of the same shape (all but the row, the output or error, and
+    /// the worker) in one statement each: `flowexec_change_status` over
+    /// the rows' arrays, so that a worker's batch of results costs one
+    /// round trip, not one a result. A change with `If-Match` versions goes
+    /// alone.
+    fn change_many(
+        &mut self,
+        changes: &[StatusChange],
+    ) -> Result<Vec<Result<ChangeOutcome, RepoError>>, RepoError> {
+        let mut answers: Vec<Option<Result<ChangeOutcome, RepoError>>> =
+            changes.iter().map(|_| None).collect();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, change) in changes.iter().enumerate() {
+            if !matches!(change.if_match, IfMatch::Any) {
+                answers[i] = Some(match self.change_status(change) {
+                    Err(RepoError::NotFound) => Err(RepoError::NotFound),
+                    other => Ok(other?),
+                });
+                continue;
+            }
+            match groups
+                .iter_mut()
+                .find(|group| same_shape(&changes[group[0]], change))
+            {
+                Some(group) => group.push(i),
+                None => groups.push(vec![i]),
+            }
+        }
+        for group in groups {
+            let members: Vec<&StatusChange> = group.iter().map(|&i| &changes[i]).collect();
+            for (ord, outcome) in self.change_alike(&members)? {
+                let at = usize::try_from(ord - 1)
+                    .ok()
+                    .and_then(|k| group.get(k))
+                    .copied()
+                    .ok_or_else(|| {
+                        RepoError::Unknown(anyhow::anyhow!("change_many: no change {ord}"))
+                    })?;
+                answers[at] = Some(Ok(outcome));
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or(Err(RepoError::NotFound)))
+            .collect())
+    }
+
     /// One statement: the rows chosen `FOR UPDATE SKIP LOCKED` (a row
     /// another claim holds is passed over, never waited for), updated, and
     /// their events recorded.
@@ -535,4 +659,34 @@ impl TenantTx for PgTx<'_> {
             )),
         }
     }
+}
+
+/// Whether two changes differ only in their row, output or error, and
+/// worker: one statement can apply both.
+fn same_shape(a: &StatusChange, b: &StatusChange) -> bool {
+    let kind = |c: &StatusChange| match c.result {
+        ResultWrite::Keep => 0,
+        ResultWrite::Output(_) => 1,
+        ResultWrite::Error(_) => 2,
+    };
+    a.to == b.to
+        && a.modified_by == b.modified_by
+        && a.at == b.at
+        && a.starts == b.starts
+        && a.finishes == b.finishes
+        && kind(a) == kind(b)
+        && a.from == b.from
+        && a.reason == b.reason
+        && matches!((&a.if_match, &b.if_match), (IfMatch::Any, IfMatch::Any))
+}
+
+/// A row of [`TenantTx::change_many`]'s statement.
+#[derive(QueryableByName)]
+struct ChangedInBatch {
+    #[diesel(sql_type = Int8)]
+    ord: i64,
+    #[diesel(sql_type = Bool)]
+    changed: bool,
+    #[diesel(embed)]
+    row: TaskExecutionRow,
 }
