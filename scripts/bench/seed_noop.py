@@ -38,21 +38,28 @@ def main() -> None:
         return
     lock = threading.Lock()
     next_flow = [0]
+    failures = []
 
     def run() -> None:
         while True:
             with lock:
                 flow = next_flow[0]
                 next_flow[0] += 1
-            if flow >= flows:
+            if flow >= flows or failures:
                 return
-            post(base, key, flow)
+            try:
+                post(base, key, flow)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+                return
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        raise SystemExit(f"seeding failed: {failures[0]}")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,15 @@
 #  3. Floor (PostgreSQL): pgbench, as many clients as workers, replaying the
 #     claim statement the store sends (LIMIT batch, the same task names) and
 #     the completion of what it claimed through flowexec_change_status (in
-#     one statement: the server sends one a task), in two transactions, each
+#     one statement, as the server does for a batch), in two transactions, each
 #     opened with the tenant setting as the server does, on the same number
 #     of tasks; ratio drain / floor
 #     (targets: batch 50 ≥ 0.5, batch 1 ≥ 0.3).
 #  4. Idle: BENCH_IDLE_WORKERS (100) workers long-polling an empty queue for
 #     BENCH_IDLE_SECONDS (60): server and PostgreSQL CPU.
 set -euo pipefail
+# A failure inside $(...) stops the run too.
+shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
 source scripts/lib/common.sh
 
@@ -86,17 +88,19 @@ setup_store() {
 
 start_drain() {
   FLOWEXEC_URL=$base FLOWEXEC_KEY=$WORKER_KEY RUST_LOG=warn "$drain" --workers "$1" --batch "$2" \
-    2>>"$work/drain.log" &
+    >>"$work/drain.log" 2>&1 &
   DRAIN_PID=$!
 }
 
-# Waits until no task is queued or running.
+# Waits until no task is queued or running (at most an hour).
 wait_drained() {
-  local left
+  local left deadline=$((SECONDS + 3600))
   while :; do
     left=$(store_sql "SELECT count(*) FROM task_executions WHERE status IN ('queued', 'running')")
     [ "$left" -eq 0 ] && return 0
     kill -0 "$DRAIN_PID" 2>/dev/null || die "the drain worker stopped; see $work/drain.log"
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the server stopped; see $work/server-$STORE.log"
+    [ "$SECONDS" -lt "$deadline" ] || die "not drained within an hour ($left left)"
     sleep 0.2
   done
 }
@@ -141,6 +145,8 @@ latency_run() {
   python3 scripts/bench/seed_noop.py "$base" "$KEY" "$latency_tasks" "$rate"
   wait_drained
   stop_drain
+  [ "$(store_sql "SELECT count(*) FROM task_executions WHERE status = 'completed'")" -eq "$latency_tasks" ] ||
+    die "$store batch $batch: not every task of the latency run completed"
   percentiles created_at
   stop_flowexec
 }

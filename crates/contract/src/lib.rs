@@ -608,6 +608,18 @@ contract! {
         }
         ensure!(store.task_execution(tenant, other.id)? == other);
         ensure!(store.task_execution(tenant, queued.id)? == queued);
+        // The same row twice, after a change of the other shape: in order,
+        // the second change sees the first.
+        flow(&*store, tenant, &["g", "h"])?;
+        let claim = Claim::new(mine.clone(), vec![], 2, 30, Actor::Integration, at(13));
+        let pair = store.in_tenant(tenant, |tx| tx.claim(&claim))?;
+        let [g, h] = pair.as_slice() else { anyhow::bail!("{pair:?}") };
+        let plans = vec![complete(h.id, 5), fail(g.id), complete(g.id, 6)];
+        let answers = store.in_tenant(tenant, |tx| tx.change_many(&plans))?;
+        let failed = plans[1].applied_to(g);
+        ensure!(matches!(&answers[0], Ok(ChangeOutcome::Changed(row)) if *row == plans[0].applied_to(h)), "{answers:?}");
+        ensure!(matches!(&answers[1], Ok(ChangeOutcome::Changed(row)) if *row == failed), "{answers:?}");
+        ensure!(matches!(&answers[2], Ok(ChangeOutcome::Refused(row)) if *row == failed), "{answers:?}");
         Ok(())
     }
 

@@ -231,6 +231,13 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
             .map(|report| self.plan(actor, report, at))
             .unzip();
         let outcomes = tx.change_many(&plans)?;
+        if outcomes.len() != plans.len() {
+            return Err(RepoError::Unknown(anyhow::anyhow!(
+                "{} answers to {} changes",
+                outcomes.len(),
+                plans.len()
+            )));
+        }
         plans
             .iter()
             .zip(retryable)

@@ -45,7 +45,8 @@ pub struct WorkerConfig {
     pub report_linger: Duration,
     /// On shutdown, how long running tasks may take to finish (default
     /// 30 s) before the worker stops heartbeating and leaves them to their
-    /// leases.
+    /// leases; then as long again, at most, for the last batched results
+    /// to be sent.
     pub grace: Duration,
 }
 
@@ -267,10 +268,17 @@ impl<T: Transport> Worker<T> {
             running.abort_all();
             while running.join_next().await.is_some() {}
         }
-        // The last results still batched are sent before the worker stops.
+        // The last results still batched are sent before the worker stops,
+        // within another grace period.
         drop(reporter);
-        if let Some(sending) = sending {
-            let _ = sending.await;
+        if let Some(mut sending) = sending {
+            if tokio::time::timeout(config.grace, &mut sending)
+                .await
+                .is_err()
+            {
+                tracing::warn!("grace period over: results not yet sent are left to their leases");
+                sending.abort();
+            }
         }
     }
 }
@@ -438,7 +446,22 @@ async fn run_task<T: Transport>(
         worker_id: config.worker_id.clone(),
         result,
     };
-    match reporter.report(run).await {
+    // The lease is kept while the result waits to be sent (a batch, a
+    // retried call): a result must not lapse on its way.
+    let report = reporter.report(run);
+    tokio::pin!(report);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut report => break answer,
+            () = tokio::time::sleep(every) => {
+                let beat = transport.heartbeat(claimed.id, config.worker_id.clone(), config.lease_seconds);
+                if let Err(error) = beat.await {
+                    tracing::warn!(%error, "heartbeat failed while the result waits to be sent");
+                }
+            }
+        }
+    };
+    match answer {
         Ok(()) => {}
         Err(TransportError::LeaseLost) => {
             tracing::warn!("the result was not recorded: the lease was lost");

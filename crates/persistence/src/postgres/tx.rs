@@ -532,23 +532,32 @@ impl TenantTx for PgTx<'_> {
     /// Changes of the same shape (all but the row, the output or error, and
     /// the worker) in one statement each: `flowexec_change_status` over
     /// the rows' arrays, so that a worker's batch of results costs one
-    /// round trip, not one a result. A change with `If-Match` versions goes
-    /// alone.
+    /// round trip, not one a result.
     fn change_many(
         &mut self,
         changes: &[StatusChange],
     ) -> Result<Vec<Result<ChangeOutcome, RepoError>>, RepoError> {
+        // Changes of distinct rows commute, so grouping keeps the order's
+        // meaning; a row changed twice, or a change conditioned on a
+        // version, is applied one by one, in order.
+        let mut seen = std::collections::HashSet::new();
+        let one_by_one = changes.iter().any(|change| {
+            !matches!(change.if_match, IfMatch::Any) || !seen.insert(change.task_execution_id)
+        });
+        if one_by_one {
+            return changes
+                .iter()
+                .map(|change| match self.change_status(change) {
+                    Ok(outcome) => Ok(Ok(outcome)),
+                    Err(RepoError::NotFound) => Ok(Err(RepoError::NotFound)),
+                    Err(other) => Err(other),
+                })
+                .collect();
+        }
         let mut answers: Vec<Option<Result<ChangeOutcome, RepoError>>> =
             changes.iter().map(|_| None).collect();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for (i, change) in changes.iter().enumerate() {
-            if !matches!(change.if_match, IfMatch::Any) {
-                answers[i] = Some(match self.change_status(change) {
-                    Err(RepoError::NotFound) => Err(RepoError::NotFound),
-                    other => Ok(other?),
-                });
-                continue;
-            }
             match groups
                 .iter_mut()
                 .find(|group| same_shape(&changes[group[0]], change))
