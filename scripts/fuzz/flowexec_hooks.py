@@ -46,7 +46,9 @@ def _backoff_shrinks(body):
     if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
         return False
     for task in body["tasks"]:
-        backoff = ((task or {}).get("retry") or {}).get("backoff") if isinstance(task, dict) else None
+        # Negative cases put any JSON anywhere: only dicts are looked into.
+        retry = task.get("retry") if isinstance(task, dict) else None
+        backoff = retry.get("backoff") if isinstance(retry, dict) else None
         if isinstance(backoff, dict):
             low, high = backoff.get("initial_ms"), backoff.get("max_ms")
             numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
