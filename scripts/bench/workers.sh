@@ -11,7 +11,7 @@
 #     created → completed p50/p99.
 #  3. Floor (PostgreSQL): pgbench, as many clients as workers, replaying the
 #     claim statement the store sends (LIMIT batch, the same task names) and
-#     the completion of what it claimed through flowexec_change_status (in
+#     the completion of what it claimed through flowexec_change_statuses (in
 #     one statement, as the server does for a batch), in two transactions, each
 #     opened with the tenant setting as the server does, on the same number
 #     of tasks; ratio drain / floor
@@ -192,9 +192,11 @@ WITH picked AS (
 SELECT coalesce(array_agg(id), '{}') AS ids FROM claimed \gset
 COMMIT;
 BEGIN \; SELECT set_config('app.organization_id', '$org', true);
-SELECT count(*) FROM unnest(CAST(':ids' AS uuid[])) AS u(id),
-    LATERAL flowexec_change_status('$org', u.id, 'completed', 'system', now(), false, true, true,
-        jsonb_build_object('ok', true), false, NULL, ARRAY['running'], NULL, NULL, 'floor-:client_id') AS c;
+SELECT count(*) FROM flowexec_change_statuses('$org', CAST(':ids' AS uuid[]),
+    array_fill(jsonb_build_object('ok', true), ARRAY[cardinality(CAST(':ids' AS uuid[]))]),
+    array_fill(CAST(NULL AS jsonb), ARRAY[cardinality(CAST(':ids' AS uuid[]))]),
+    array_fill(CAST('floor-:client_id' AS text), ARRAY[cardinality(CAST(':ids' AS uuid[]))]),
+    'completed', 'system', now(), false, true, true, false, ARRAY['running'], NULL);
 COMMIT;
 SQL
   per_client=$((tasks / workers / batch))

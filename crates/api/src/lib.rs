@@ -35,8 +35,8 @@ pub struct ApiSettings {
     pub body_timeout: Duration,
     /// Once triggered, bodies still arriving are answered 503 at once.
     pub shutdown: ShutdownSignal,
-    /// How often a claim waiting for work looks again on its own (besides
-    /// being woken by a `WorkSignal`).
+    /// How often a claim waiting for work looks again on its own while the
+    /// `WorkSignal` is not complete (besides being woken by it).
     pub claim_poll: Duration,
 }
 

@@ -1,24 +1,42 @@
 //! Wakes claims waiting for work (`wait_seconds`): whatever makes a task
 //! claimable in this process — a flow execution created, a retry — calls
-//! [`WorkSignal::notify`], and every waiting claim tries again at once. A
-//! waiting claim also tries again every second on its own, for work that
-//! becomes claimable otherwise (a delayed retry falling due, a task created
-//! through another server instance).
+//! [`WorkSignal::notify`], and every waiting claim tries again at once.
+//!
+//! While the signal is *complete* (every source of new work reaches it:
+//! the in-process calls on SQLite, and on PostgreSQL the listener for work
+//! made through any instance, while it is connected), a claim that found
+//! nothing sleeps until it is woken, until the earliest task it could take
+//! falls due (a delayed retry), or until its wait is over: an idle worker
+//! costs a query per wait, not one a second. While it is not complete (the
+//! listener is connecting, or cannot be used), waiting claims also look
+//! again every `claim_poll` on their own.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
 /// Shared by the handlers that make work and the claims that wait for it.
 /// Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WorkSignal {
     notify: Arc<Notify>,
+    complete: Arc<AtomicBool>,
+}
+
+impl Default for WorkSignal {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl WorkSignal {
+    /// A complete signal: all work is made in this process.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            notify: Arc::new(Notify::new()),
+            complete: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// Wakes every claim waiting now.
@@ -32,5 +50,19 @@ impl WorkSignal {
     /// lost).
     pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.notify.notified()
+    }
+
+    /// Whether every source of new work notifies this signal.
+    pub fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::Acquire)
+    }
+
+    /// Says whether every source of new work notifies this signal now; on
+    /// a change, wakes the waiting claims, which look again and wait by the
+    /// new rule (work may have been made while no one was listening).
+    pub fn set_complete(&self, complete: bool) {
+        if self.complete.swap(complete, Ordering::AcqRel) != complete {
+            self.notify();
+        }
     }
 }

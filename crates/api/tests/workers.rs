@@ -474,3 +474,62 @@ async fn shutdown_answers_a_waiting_claim_at_once() {
         "the claim waited {waited:?}"
     );
 }
+
+/// A claim waiting `wait_seconds` with its own polling at `claim_poll`,
+/// spawned: how long it waited, and what it answered.
+fn waiting_claim(
+    world: &World,
+    claim_poll: Duration,
+    wait_seconds: u32,
+) -> actix_web::rt::task::JoinHandle<(Duration, Value)> {
+    let services = world.services.clone();
+    let key = world.worker_key.clone();
+    actix_web::rt::spawn(async move {
+        let started = Instant::now();
+        let settings = ApiSettings {
+            claim_poll,
+            ..ApiSettings::default()
+        };
+        let (_, _, body) = call(
+            services,
+            &settings,
+            post(
+                "/task-executions/claim",
+                &key,
+                json!({"worker_id": "w", "wait_seconds": wait_seconds}),
+            ),
+        )
+        .await;
+        (started.elapsed(), body)
+    })
+}
+
+#[actix_web::test]
+async fn a_waiting_claim_polls_only_while_the_work_signal_is_incomplete() {
+    // Complete (all work made in this process notifies it): work that
+    // bypasses the signal is found only when the wait is over, not by
+    // polling every 100 ms.
+    let world = World::new();
+    let waiting = waiting_claim(&world, Duration::from_millis(100), 2);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    world.flow(&["t"]);
+    let (waited, body) = waiting.await.unwrap_or_default();
+    assert_eq!(ids(&body).len(), 1, "{body}");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "a complete signal's claim polled: found the task after {waited:?}"
+    );
+
+    // Incomplete (say, the listener is reconnecting): it polls.
+    let world = World::new();
+    world.services.work.set_complete(false);
+    let waiting = waiting_claim(&world, Duration::from_millis(100), 30);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    world.flow(&["t"]);
+    let (waited, body) = waiting.await.unwrap_or_default();
+    assert_eq!(ids(&body).len(), 1, "{body}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "an incomplete signal's claim did not poll: it waited {waited:?}"
+    );
+}

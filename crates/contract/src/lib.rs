@@ -442,6 +442,21 @@ contract! {
         }
         let only_later = Claim::new(worker.clone(), vec![TaskName::parse("later")?], 5, 60, Actor::Integration, at(20));
         ensure!(store.in_tenant(tenant, |tx| tx.claim(&only_later))?.is_empty(), "a task taken before its time");
+        // When the earliest task a claim could take falls due: of its names,
+        // not yet due, and of its tenant only (the other's falls due sooner).
+        let mut sooner = NewFlowExecution::new(FlowName::parse("etl")?, None, vec![NewTask {
+            task_name: TaskName::parse("later")?,
+            input: None,
+            run: RunOptions::default(),
+        }])?.plan(other.organization_id(), Actor::Integration, at(1));
+        sooner.task_executions[0].not_before = Some(at(30));
+        store_creation(&*store, other, &sooner)?;
+        let next_due = |claim: &Claim| store.in_tenant(tenant, |tx| tx.next_due(claim));
+        ensure!(next_due(&only_later)? == Some(at(50)), "next due {:?}", next_due(&only_later)?);
+        ensure!(next_due(&Claim { task_names: vec![], ..only_later.clone() })? == Some(at(50)), "any name");
+        let low = Claim { task_names: vec![TaskName::parse("low")?], ..only_later.clone() };
+        ensure!(next_due(&low)?.is_none(), "a task due now is not one to wait for");
+        ensure!(next_due(&Claim { at: at(50), ..only_later.clone() })?.is_none(), "due at the claim's time");
         let due = Claim { at: at(50), ..only_later };
         let later = store.in_tenant(tenant, |tx| tx.claim(&due))?;
         ensure!(later.len() == 1 && later[0].task_name.as_str() == "later");

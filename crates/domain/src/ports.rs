@@ -170,6 +170,11 @@ pub trait TenantTx {
     /// order (none: nothing to take).
     fn claim(&mut self, claim: &Claim) -> Result<Vec<TaskExecution>, RepoError>;
 
+    /// When the earliest task this claim could take by name, queued and
+    /// not yet due (`not_before` after `claim.at`), falls due; `None` when
+    /// there is none. What a claim that took nothing may sleep until.
+    fn next_due(&mut self, claim: &Claim) -> Result<Option<DateTime<Utc>>, RepoError>;
+
     /// Extends a lease as one compare-and-set: if `beat.applies_to` the row
     /// (running, held by the worker), writes `beat.applied_to` and answers
     /// [`ChangeOutcome::Changed`]; else changes nothing and answers

@@ -17,8 +17,8 @@ pub use client::prepare_client_library;
 pub use pool::PoolSettings;
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    inspect_role, migrate, migrate_up_to, MigrationReport, PgStore, PgTx, RoleReport, WorkListener,
-    WORK_CHANNEL,
+    inspect_role, migrate, migrate_up_to, ListenEvent, MigrationReport, PgStore, PgTx, RoleReport,
+    WorkListener, WORK_CHANNEL,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATIONS};

@@ -379,32 +379,27 @@ fn every_table_has_row_level_security_enabled_forced_and_a_policy() -> TestResul
 
 #[test]
 fn committed_queued_tasks_notify_the_work_listener() -> TestResult {
+    use flowexec_persistence::ListenEvent;
     use std::sync::mpsc;
     use std::time::Duration;
 
     let db = TestDb::new()?;
     let store = store(&db, 2)?;
-    let (sender, received) = mpsc::channel::<()>();
-    let listener = flowexec_persistence::WorkListener::start(&db.app_url(), move || {
-        let _ = sender.send(());
+    let (sender, received) = mpsc::channel::<ListenEvent>();
+    let listener = flowexec_persistence::WorkListener::start(&db.app_url(), move |event| {
+        let _ = sender.send(event);
     })
     .ok_or_else(|| anyhow::anyhow!("no listener for a local database"))?;
+    let next = |wait: Duration| received.recv_timeout(wait).ok();
     let tenant = organization(&store, "a")?;
-    // The listener connects on its own thread: insert until it has heard
-    // one (bounded), then check what it heard.
-    let mut heard = None;
-    for _ in 0..20 {
-        flow(&store, tenant, &["t"])?;
-        if received.recv_timeout(Duration::from_millis(500)).is_ok() {
-            heard = Some(());
-            break;
-        }
-    }
-    assert!(
-        heard.is_some(),
+    // The listener connects on its own thread and says when it listens.
+    assert_eq!(next(Duration::from_secs(10)), Some(ListenEvent::Listening));
+    flow(&store, tenant, &["t"])?;
+    assert_eq!(
+        next(Duration::from_secs(10)),
+        Some(ListenEvent::Work),
         "no notification for committed queued tasks"
     );
-    while received.try_recv().is_ok() {}
     // A unit rolled back notifies no one.
     let undone = store.in_tenant(tenant, |tx| -> Result<(), RepoError> {
         let created = flowexec_domain::NewFlowExecution::new(
@@ -428,16 +423,67 @@ fn committed_queued_tasks_notify_the_work_listener() -> TestResult {
         Err(RepoError::Unknown(anyhow::anyhow!("rolled back")))
     });
     assert!(undone.is_err());
-    assert!(
-        received.recv_timeout(Duration::from_millis(1500)).is_err(),
+    assert_eq!(
+        next(Duration::from_millis(1500)),
+        None,
         "a rolled-back insert notified"
     );
-    // The listener is alive: a committed insert after it is heard again.
+    // Its connection cut, the listener says so, connects again, says so,
+    // and hears committed inserts again.
+    let mut admin = PgConnection::establish(&db.admin_url())?;
+    let cut = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN %'",
+    )
+    .execute(&mut admin)?;
+    assert_eq!(cut, 1, "the listener's connection was not found");
+    assert_eq!(next(Duration::from_secs(10)), Some(ListenEvent::Lost));
+    assert_eq!(next(Duration::from_secs(15)), Some(ListenEvent::Listening));
     flow(&store, tenant, &["u"])?;
-    assert!(
-        received.recv_timeout(Duration::from_secs(10)).is_ok(),
+    assert_eq!(
+        next(Duration::from_secs(10)),
+        Some(ListenEvent::Work),
         "the listener stopped hearing"
     );
     drop(listener);
+    Ok(())
+}
+
+#[test]
+fn statistics_follow_a_table_that_doubled_in_size() -> TestResult {
+    let db = TestDb::new()?;
+    let store = store(&db, 2)?;
+    let tenant = organization(&store, "a")?;
+    assert_eq!(
+        store.refresh_statistics()?,
+        Vec::<String>::new(),
+        "empty tables analyzed"
+    );
+    let names: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for _ in 0..10 {
+        flow(&store, tenant, &names)?;
+    }
+    let analyzed = store.refresh_statistics()?;
+    assert!(
+        analyzed.contains(&"public.task_executions".to_owned()),
+        "{analyzed:?}"
+    );
+    let mut admin = PgConnection::establish(&db.admin_url())?;
+    #[derive(QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let counted = diesel::sql_query(
+        "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'task_executions'::regclass",
+    )
+    .get_result::<Counted>(&mut admin)?;
+    assert_eq!(counted.n, 1000, "the statistics do not count the new rows");
+    assert_eq!(
+        store.refresh_statistics()?,
+        Vec::<String>::new(),
+        "analyzed again though nothing doubled"
+    );
     Ok(())
 }

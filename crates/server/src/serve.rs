@@ -13,7 +13,7 @@ use actix_web::dev::Server;
 use actix_web::HttpServer;
 use anyhow::Context;
 use flowexec_api::{build_app, ApiServices, ApiSettings, ShutdownSignal, WorkSignal};
-use flowexec_persistence::WorkListener;
+use flowexec_persistence::{ListenEvent, WorkListener};
 use flowexec_service::Swept;
 
 use crate::bootstrap::bootstrap;
@@ -134,11 +134,17 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
     }
     let services = api_services(settings, &store);
     // On PostgreSQL, work made through any instance wakes this one's
-    // waiting claims (stopped when dropped, after the server).
+    // waiting claims (stopped when dropped, after the server); until the
+    // listener hears it, waiting claims also poll.
     let _listener = match (&store, settings.database.url.as_deref()) {
         (AnyStore::Postgres(_), Some(url)) => {
             let work = services.work.clone();
-            WorkListener::start(url, move || work.notify())
+            work.set_complete(false);
+            WorkListener::start(url, move |event| match event {
+                ListenEvent::Listening => work.set_complete(true),
+                ListenEvent::Work => work.notify(),
+                ListenEvent::Lost => work.set_complete(false),
+            })
         }
         _ => None,
     };

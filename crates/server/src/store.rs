@@ -183,10 +183,30 @@ const SWEEP_BATCH: usize = 500;
 
 /// The sweep over whichever store is open.
 pub fn sweeper(settings: &Settings, store: &AnyStore) -> Sweep {
-    with_store!(store, s => {
+    let sweep: Sweep = with_store!(store, s => {
         let workers = Workers::new(s.clone(), settings.workers.into());
         Arc::new(move || workers.sweep(SWEEP_BATCH))
-    })
+    });
+    match store {
+        // On PostgreSQL, each sweep also keeps the tables' statistics up
+        // with their growth (PgStore::refresh_statistics); a failure there
+        // is logged and the sweep's result stands.
+        AnyStore::Postgres(pg) => {
+            let pg = pg.clone();
+            Arc::new(move || {
+                let swept = sweep();
+                match pg.refresh_statistics() {
+                    Ok(tables) if !tables.is_empty() => {
+                        tracing::info!(?tables, "statistics refreshed");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "could not refresh statistics"),
+                }
+                swept
+            })
+        }
+        _ => sweep,
+    }
 }
 
 /// [`services`] over whichever store is open.

@@ -941,3 +941,57 @@ fn the_sweeper_fails_a_run_past_its_time_limit(kind: Kind) -> TestResult {
 }
 
 on_both_backends!(the_sweeper_fails_a_run_past_its_time_limit);
+
+/// A claim waiting for work sleeps until the next task it could take falls
+/// due: a retry delayed 1.5 s is taken then, not when the 30 s wait ends.
+fn a_waiting_claim_wakes_when_a_delayed_retry_falls_due(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Admin, Actor::System)?;
+    let post = |path: &str, body: Value| {
+        send(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(&tenant.key)
+                .json(&body),
+        )
+    };
+    let policy = json!({"max_attempts": 2, "jitter": "none",
+        "backoff": {"initial_ms": 1500, "factor": 1, "max_ms": 1500}});
+    let (status, _, _) = post(
+        "/flow-executions",
+        json!({"flow_name": "f", "tasks": [{"task_name": "t", "retry": policy}]}),
+    )?;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, claimed, _) = post("/task-executions/claim", json!({"worker_id": "w"}))?;
+    let first = claimed["task_executions"][0]["id"].clone();
+    let (status, _, _) = post(
+        &format!(
+            "/task-executions/{}/fail",
+            first.as_str().unwrap_or_default()
+        ),
+        json!({"worker_id": "w", "error": {"code": "boom"}}),
+    )?;
+    assert_eq!(status, StatusCode::OK);
+    let started = std::time::Instant::now();
+    let (status, retried, _) = post(
+        "/task-executions/claim",
+        json!({"worker_id": "w", "wait_seconds": 30}),
+    )?;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    let taken = &retried["task_executions"];
+    assert_eq!(
+        (taken.as_array().map(Vec::len), &taken[0]["execution_index"]),
+        (Some(1), &json!(1)),
+        "{retried}"
+    );
+    assert_ne!(taken[0]["id"], first);
+    assert!(
+        waited >= std::time::Duration::from_millis(500)
+            && waited < std::time::Duration::from_secs(10),
+        "the claim waited {waited:?} for a retry due 1.5 s after the failure"
+    );
+    Ok(())
+}
+
+on_both_backends!(a_waiting_claim_wakes_when_a_delayed_retry_falls_due);

@@ -23,4 +23,6 @@ pub use executions::{
 };
 pub use health::{Readiness, StoreReadiness};
 pub use keys::IssuedKey;
-pub use workers::{ClaimRequest, Outcome, Report, Swept, WorkerSettings, WorkerUseCases, Workers};
+pub use workers::{
+    ClaimAnswer, ClaimRequest, Outcome, Report, Swept, WorkerSettings, WorkerUseCases, Workers,
+};

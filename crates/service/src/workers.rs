@@ -35,6 +35,17 @@ pub struct ClaimRequest {
     pub lease_seconds: u32,
 }
 
+/// What a claim took, and when to look again if it took nothing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClaimAnswer {
+    /// The tasks now running under the worker's lease (empty: none).
+    pub tasks: Vec<TaskExecution>,
+    /// When nothing was taken: how long until the earliest task the claim
+    /// could take (by name), queued but not yet due, falls due; `None`
+    /// when there is no such task (only new work can end the wait).
+    pub next_due_in: Option<std::time::Duration>,
+}
+
 /// How a run ended, as its worker reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -60,13 +71,14 @@ pub struct Report {
 pub trait WorkerUseCases: Send + Sync + 'static {
     /// Takes up to `limit` due queued tasks of the principal's
     /// organization, highest priority first, then oldest; each now running
-    /// under the worker's lease. Empty when there is nothing to take.
-    /// Needs role admin or worker.
+    /// under the worker's lease. Empty when there is nothing to take, with
+    /// when the next task it could take falls due. Needs role admin or
+    /// worker.
     fn claim(
         &self,
         principal: &Principal,
         request: &ClaimRequest,
-    ) -> Result<Vec<TaskExecution>, ServiceError>;
+    ) -> Result<ClaimAnswer, ServiceError>;
 
     /// Extends the lease of a task the worker holds; [`ServiceError::LeaseLost`]
     /// when it no longer does.
@@ -317,7 +329,7 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
         &self,
         principal: &Principal,
         request: &ClaimRequest,
-    ) -> Result<Vec<TaskExecution>, ServiceError> {
+    ) -> Result<ClaimAnswer, ServiceError> {
         require_worker(principal)?;
         check_claim(request)?;
         let claim = Claim::new(
@@ -328,13 +340,22 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
             principal.actor,
             self.clock.now(),
         );
-        let taken = self
-            .store
-            .in_tenant(principal.tenant(), |tx| tx.claim(&claim))?;
-        if !taken.is_empty() {
-            tracing::info!(worker_id = %request.worker_id, tasks = taken.len(), "claimed");
+        let (tasks, next_due) = self.store.in_tenant(principal.tenant(), |tx| {
+            let tasks = tx.claim(&claim)?;
+            let next_due = if tasks.is_empty() {
+                tx.next_due(&claim)?
+            } else {
+                None
+            };
+            Ok((tasks, next_due))
+        })?;
+        if !tasks.is_empty() {
+            tracing::info!(worker_id = %request.worker_id, tasks = tasks.len(), "claimed");
         }
-        Ok(taken)
+        Ok(ClaimAnswer {
+            tasks,
+            next_due_in: next_due.map(|due| (due - self.clock.now()).to_std().unwrap_or_default()),
+        })
     }
 
     fn heartbeat(

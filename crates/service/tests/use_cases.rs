@@ -15,9 +15,9 @@ use flowexec_domain::{
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, ApiKeys, Authenticate, ChangeRequest, ClaimRequest, ExecutionUseCases, Executions,
-    KeyAuthenticator, KeyCacheSettings, KeyUseCases, Outcome, PageRequest, Report, ServiceError,
-    Swept, WorkerSettings, WorkerUseCases, Workers,
+    Admin, ApiKeys, Authenticate, ChangeRequest, ClaimAnswer, ClaimRequest, ExecutionUseCases,
+    Executions, KeyAuthenticator, KeyCacheSettings, KeyUseCases, Outcome, PageRequest, Report,
+    ServiceError, Swept, WorkerSettings, WorkerUseCases, Workers,
 };
 use flowexec_testkit::TestSqlite;
 
@@ -863,12 +863,18 @@ fn a_worker_claims_beats_and_completes_and_a_repeat_changes_nothing() -> TestRes
     let workers = workers(&world, 3);
     let worker = world.principal(Role::Worker, Actor::ServiceAccount)?;
     let writer = world.principal(Role::Write, Actor::Integration)?;
-    assert!(workers.claim(&worker, &claim_request("w1", 5)?)?.is_empty());
+    assert!(workers
+        .claim(&worker, &claim_request("w1", 5)?)?
+        .tasks
+        .is_empty());
     // Another organization's tasks are never claimed.
     world
         .executions
         .create_flow_execution(&writer, new_flow(&["x"])?)?;
-    assert!(workers.claim(&worker, &claim_request("w1", 5)?)?.is_empty());
+    assert!(workers
+        .claim(&worker, &claim_request("w1", 5)?)?
+        .tasks
+        .is_empty());
     let mine = world.principal(Role::Admin, Actor::System)?;
     let worker = Principal {
         role: Role::Worker,
@@ -877,7 +883,7 @@ fn a_worker_claims_beats_and_completes_and_a_repeat_changes_nothing() -> TestRes
     world
         .executions
         .create_flow_execution(&mine, new_flow(&["a", "b"])?)?;
-    let taken = workers.claim(&worker, &claim_request("w1", 5)?)?;
+    let taken = workers.claim(&worker, &claim_request("w1", 5)?)?.tasks;
     assert_eq!(taken.len(), 2);
     assert!(taken.iter().all(|t| t.status == TaskStatus::Running
         && t.lease.worker_id.as_ref().map(WorkerId::as_str) == Some("w1")));
@@ -946,7 +952,10 @@ fn a_retryable_failure_queues_the_next_attempt_until_attempts_run_out() -> TestR
     world
         .executions
         .create_flow_execution(&admin, new_flow(&["t"])?)?;
-    let first = workers.claim(&admin, &claim_request("w", 1)?)?.remove(0);
+    let first = workers
+        .claim(&admin, &claim_request("w", 1)?)?
+        .tasks
+        .remove(0);
     let error = Some(serde_json::json!({"code": "boom"}));
     let failed = workers.report(
         &admin,
@@ -974,9 +983,21 @@ fn a_retryable_failure_queues_the_next_attempt_until_attempts_run_out() -> TestR
     assert!(second
         .not_before
         .is_some_and(|t| t >= now() && t <= now() + chrono::Duration::seconds(1)));
+    // Before it is due, a claim takes nothing and says when it falls due;
+    // a claim for other names has nothing to wait for.
+    let early = workers.claim(&admin, &claim_request("w", 1)?)?;
+    assert!(early.tasks.is_empty(), "{early:?}");
+    let due_in = second
+        .not_before
+        .and_then(|t| (t - now()).to_std().ok())
+        .ok_or_else(|| anyhow::anyhow!("no delay: {second:?}"))?;
+    assert_eq!(early.next_due_in, Some(due_in));
+    let mut others = claim_request("w", 1)?;
+    others.task_names = vec![TaskName::parse("other")?];
+    assert_eq!(workers.claim(&admin, &others)?, ClaimAnswer::default());
     // Claimed once it is due, by use cases whose clock is past its delay.
     let later = workers_at(&world, 2, now() + chrono::Duration::seconds(2));
-    let taken = later.claim(&admin, &claim_request("w", 1)?)?;
+    let taken = later.claim(&admin, &claim_request("w", 1)?)?.tasks;
     assert_eq!(taken.first().map(|t| t.id), Some(second.id));
     later.report(
         &admin,
@@ -1008,7 +1029,7 @@ fn a_non_retryable_failure_is_not_retried_and_a_batch_answers_each_report() -> T
     world
         .executions
         .create_flow_execution(&admin, new_flow(&["a", "b", "c"])?)?;
-    let taken = workers.claim(&admin, &claim_request("w", 3)?)?;
+    let taken = workers.claim(&admin, &claim_request("w", 3)?)?.tasks;
     let answers = workers.report_many(
         &admin,
         vec![
@@ -1084,7 +1105,7 @@ fn the_sweeper_fails_and_retries_runs_past_their_lease_or_time_limit() -> TestRe
     )?;
     world.executions.create_flow_execution(&admin, limited)?;
     let workers = workers(&world, 3);
-    let taken = workers.claim(&admin, &claim_request("w", 2)?)?;
+    let taken = workers.claim(&admin, &claim_request("w", 2)?)?.tasks;
     assert_eq!(taken.len(), 2);
     // Nothing is overdue before the time limit (10 s) or the lease (30 s).
     assert_eq!(
@@ -1159,7 +1180,9 @@ fn concurrent_sweepers_fail_each_overdue_run_once() -> TestResult {
     world
         .executions
         .create_flow_execution(&admin, new_flow(&["a", "b", "c", "d", "e", "f"])?)?;
-    let taken = workers(&world, 1).claim(&admin, &claim_request("w", 6)?)?;
+    let taken = workers(&world, 1)
+        .claim(&admin, &claim_request("w", 6)?)?
+        .tasks;
     let threads = 4;
     let barrier = Arc::new(std::sync::Barrier::new(threads));
     let handles: Vec<_> = (0..threads)

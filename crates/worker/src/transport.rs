@@ -250,6 +250,11 @@ fn result_body(run: RunResult) -> ResultBody {
     }
 }
 
+/// How often an in-process claim waiting for work looks again, and the
+/// least it sleeps.
+const POLL: Duration = Duration::from_secs(1);
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
 /// In-process: the service layer directly (on the blocking pool), as a
 /// worker embedded in the server, or beside it on the same store. A claim
 /// that finds nothing looks again every second until its wait is over.
@@ -305,13 +310,19 @@ impl Transport for InProcess {
             let deadline = Instant::now() + Duration::from_secs(u64::from(request.wait_seconds));
             loop {
                 let claim = claim.clone();
-                let taken = self
+                let answer = self
                     .blocking(move |workers, principal| workers.claim(principal, &claim))
                     .await?;
-                if !taken.is_empty() || Instant::now() >= deadline {
-                    return Ok(taken.into_iter().map(Into::into).collect());
+                let left = deadline.saturating_duration_since(Instant::now());
+                if !answer.tasks.is_empty() || left.is_zero() {
+                    return Ok(answer.tasks.into_iter().map(Into::into).collect());
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Work made elsewhere is not announced here: look again
+                // every second, or when the next task falls due if sooner.
+                let pause = answer
+                    .next_due_in
+                    .map_or(POLL, |due| due.clamp(MIN_PAUSE, POLL));
+                tokio::time::sleep(pause.min(left)).await;
             }
         })
     }

@@ -21,6 +21,10 @@ use crate::error::{ApiError, Problem};
 use crate::etag::etag;
 use crate::{blocking, json_body, request_schema, ApiSettings, WorkSignal};
 
+/// The shortest sleep of a waiting claim: a task that fell due but was
+/// not taken (another claim holds it) is not looked for in a tight loop.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
 fn answer(task: TaskExecution) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((ETAG, etag(task.version)))
@@ -87,16 +91,22 @@ pub(crate) async fn claim(
         // wakes the wait that follows.
         let woken = signal.notified();
         let (workers, request) = (workers.clone(), request.clone());
-        let taken = blocking::run(move || workers.claim(&principal, &request)).await?;
+        let answer = blocking::run(move || workers.claim(&principal, &request)).await?;
         let left = deadline.saturating_duration_since(Instant::now());
-        if !taken.is_empty() || left.is_zero() || settings.shutdown.is_triggered() {
+        if !answer.tasks.is_empty() || left.is_zero() || settings.shutdown.is_triggered() {
             return Ok(HttpResponse::Ok().json(ClaimedBody {
-                task_executions: taken.into_iter().map(Into::into).collect(),
+                task_executions: answer.tasks.into_iter().map(Into::into).collect(),
             }));
+        }
+        // Nothing to take: look again when woken, when the next task falls
+        // due, and, unless every source of work wakes us, every claim_poll.
+        let mut pause = answer.next_due_in.map_or(left, |due| due.max(MIN_PAUSE));
+        if !signal.is_complete() {
+            pause = pause.min(settings.claim_poll);
         }
         tokio::select! {
             () = woken => {}
-            () = tokio::time::sleep(left.min(settings.claim_poll)) => {}
+            () = tokio::time::sleep(left.min(pause)) => {}
             () = settings.shutdown.triggered() => {}
         }
     }

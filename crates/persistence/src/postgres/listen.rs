@@ -2,7 +2,8 @@
 //! instance: a statement trigger on `task_executions` (migration
 //! `…_work_notifications`) sends `NOTIFY flowexec_work` when queued tasks
 //! are inserted, delivered at commit; a [`WorkListener`] `LISTEN`s on a
-//! connection of its own and calls back on each.
+//! connection of its own and calls back on each, and when it starts or
+//! stops hearing them ([`ListenEvent`]).
 //!
 //! The listener uses the `postgres` crate (rust-postgres), because waiting on
 //! the socket for a notification is what libpq through diesel cannot do
@@ -61,6 +62,20 @@ pub fn listens_in_clear_safely(url: &str) -> bool {
     disabled || socket || local
 }
 
+/// What a [`WorkListener`] tells its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenEvent {
+    /// Listening (again): every transaction committed from now on that
+    /// inserts queued tasks is heard. Work made while not listening was
+    /// not.
+    Listening,
+    /// A transaction that inserted queued tasks committed.
+    Work,
+    /// The connection was lost; notifications are not heard until the
+    /// next `Listening`.
+    Lost,
+}
+
 /// Listens for work on its own thread until dropped.
 pub struct WorkListener {
     stop: Arc<AtomicBool>,
@@ -68,11 +83,12 @@ pub struct WorkListener {
 }
 
 impl WorkListener {
-    /// Starts listening on `url` (the app role's), calling `on_work` for
-    /// each notification (at most one per committed transaction that
-    /// inserted queued tasks). `None` when `url` is not one to reach
+    /// Starts listening on `url` (the app role's), calling `on_event` with
+    /// [`ListenEvent::Work`] for each notification (at most one per
+    /// committed transaction that inserted queued tasks), and as it starts
+    /// and stops hearing them. `None` when `url` is not one to reach
     /// without TLS ([`listens_in_clear_safely`]).
-    pub fn start(url: &str, on_work: impl Fn() + Send + 'static) -> Option<Self> {
+    pub fn start(url: &str, on_event: impl Fn(ListenEvent) + Send + 'static) -> Option<Self> {
         if !listens_in_clear_safely(url) {
             tracing::warn!("no work listener: the database is not on this host and the listener cannot use TLS; waiting claims poll every second");
             return None;
@@ -83,7 +99,7 @@ impl WorkListener {
             let stop = stop.clone();
             thread::Builder::new()
                 .name("flowexec-listen".into())
-                .spawn(move || listen(&url, &stop, &on_work))
+                .spawn(move || listen(&url, &stop, &on_event))
                 .ok()
         };
         if thread.is_none() {
@@ -112,7 +128,7 @@ fn pause(stop: &AtomicBool, duration: Duration) {
     }
 }
 
-fn listen(url: &str, stop: &AtomicBool, on_work: &dyn Fn()) {
+fn listen(url: &str, stop: &AtomicBool, on_event: &dyn Fn(ListenEvent)) {
     let config = match url.parse::<::postgres::Config>() {
         Ok(mut config) => {
             config
@@ -141,6 +157,7 @@ fn listen(url: &str, stop: &AtomicBool, on_work: &dyn Fn()) {
             continue;
         }
         tracing::debug!("listening for work on channel {WORK_CHANNEL}");
+        on_event(ListenEvent::Listening);
         let mut quiet = 0;
         while !stop.load(Ordering::Relaxed) {
             // A wait ends with a notification, or after a tick; a closed or
@@ -150,7 +167,7 @@ fn listen(url: &str, stop: &AtomicBool, on_work: &dyn Fn()) {
             match next {
                 Ok(Some(_)) => {
                     quiet = 0;
-                    on_work();
+                    on_event(ListenEvent::Work);
                 }
                 Ok(None) if client.is_closed() => {
                     tracing::warn!("the work listener's connection closed; connecting again");
@@ -172,6 +189,7 @@ fn listen(url: &str, stop: &AtomicBool, on_work: &dyn Fn()) {
                 }
             }
         }
+        on_event(ListenEvent::Lost);
         pause(stop, RECONNECT);
     }
 }

@@ -11,7 +11,7 @@ mod store;
 mod tenant;
 pub(crate) mod tx;
 
-pub use listen::{WorkListener, WORK_CHANNEL};
+pub use listen::{ListenEvent, WorkListener, WORK_CHANNEL};
 pub use migrate::{inspect_role, migrate, migrate_up_to, MigrationReport, RoleReport};
 pub use store::PgStore;
 pub use tx::PgTx;

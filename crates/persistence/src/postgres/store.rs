@@ -154,6 +154,26 @@ impl PgStore {
         })
     }
 
+    /// Analyzes the tenant tables that have more than doubled in size since
+    /// their statistics were taken (`flowexec_refresh_statistics`, as their
+    /// owner; one server instance at a time), so that plans follow a table
+    /// growing faster than autovacuum analyzes it. Answers the tables
+    /// analyzed. The sweeper calls it.
+    pub fn refresh_statistics(&self) -> Result<Vec<String>, RepoError> {
+        #[derive(QueryableByName)]
+        struct Analyzed {
+            #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+            tables: Vec<String>,
+        }
+        self.read_statement(|conn| {
+            Ok(
+                diesel::sql_query("SELECT flowexec_refresh_statistics() AS tables")
+                    .get_result::<Analyzed>(conn)?
+                    .tables,
+            )
+        })
+    }
+
     /// A connection from the pool, for checks made outside any tenant
     /// (the role check at start).
     pub fn with_connection<T>(

@@ -112,12 +112,8 @@ impl<'t> PgTx<'t> {
             .collect();
         let from: Vec<&str> = first.from.iter().map(|s| s.as_str()).collect();
         let result = diesel::sql_query(
-            "SELECT r.ord, c.*
-             FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS r (id, output, error, worker_id, ord)
-             CROSS JOIN LATERAL flowexec_change_status(
-                 $1, r.id, $6, $7, $8, $9, $10, $11, r.output, $12, r.error, $13,
-                 CAST(NULL AS bigint[]), $14, r.worker_id) AS c
-             ORDER BY r.ord",
+            "SELECT * FROM flowexec_change_statuses(
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind::<SqlUuid, _>(self.org())
         .bind::<Array<SqlUuid>, _>(ids)
@@ -530,9 +526,9 @@ impl TenantTx for PgTx<'_> {
     }
 
     /// Changes of the same shape (all but the row, the output or error, and
-    /// the worker) in one statement each: `flowexec_change_status` over
+    /// the worker) in one statement each: `flowexec_change_statuses` over
     /// the rows' arrays, so that a worker's batch of results costs one
-    /// round trip, not one a result.
+    /// round trip and one plan, not one of each a result.
     fn change_many(
         &mut self,
         changes: &[StatusChange],
@@ -639,6 +635,26 @@ impl TenantTx for PgTx<'_> {
                     .map(TaskExecution::try_from)
                     .collect::<Result<Vec<_>, _>>()?)
             });
+        self.done(result)
+    }
+
+    fn next_due(&mut self, claim: &Claim) -> Result<Option<DateTime<Utc>>, RepoError> {
+        let mut query = te::table
+            .filter(te::organization_id.eq(self.org()))
+            .filter(te::status.eq(TaskStatus::Queued.as_str()))
+            .filter(te::not_before.gt(claim.at))
+            .into_boxed();
+        if !claim.task_names.is_empty() {
+            let names: Vec<&str> = claim.task_names.iter().map(|n| n.as_str()).collect();
+            query = query.filter(te::task_name.eq_any(names));
+        }
+        let result = query
+            .select(te::not_before)
+            .order(te::not_before.asc())
+            .first::<Option<DateTime<Utc>>>(self.conn)
+            .optional()
+            .map(Option::flatten)
+            .map_err(StoreError::from);
         self.done(result)
     }
 

@@ -434,6 +434,25 @@ impl TenantTx for SqliteTx<'_> {
         Ok(chosen.iter().map(|t| claim.applied_to(t)).collect())
     }
 
+    fn next_due(&mut self, claim: &Claim) -> Result<Option<DateTime<Utc>>, RepoError> {
+        let mut query = te::table
+            .filter(te::organization_id.eq(&self.org))
+            .filter(te::status.eq(TaskStatus::Queued.as_str()))
+            .filter(te::not_before.gt(claim.at))
+            .into_boxed();
+        if !claim.task_names.is_empty() {
+            let names: Vec<&str> = claim.task_names.iter().map(|n| n.as_str()).collect();
+            query = query.filter(te::task_name.eq_any(names));
+        }
+        Ok(query
+            .select(te::not_before)
+            .order(te::not_before.asc())
+            .first::<Option<DateTime<Utc>>>(self.conn)
+            .optional()
+            .map(Option::flatten)
+            .map_err(StoreError::from)?)
+    }
+
     fn heartbeat(&mut self, beat: &Heartbeat) -> Result<ChangeOutcome, RepoError> {
         let id = beat.task_execution_id.to_string();
         let before = task_row(self.conn, &self.org, &id)?;

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS task_executions_due_idx;
