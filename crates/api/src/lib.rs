@@ -38,6 +38,9 @@ pub struct ApiSettings {
     /// How often a claim waiting for work looks again on its own while the
     /// `WorkSignal` is not complete (besides being woken by it).
     pub claim_poll: Duration,
+    /// The longest a claim waiting for work sleeps while the `WorkSignal`
+    /// is complete: a safety net for work announced nowhere.
+    pub claim_safety_poll: Duration,
 }
 
 impl Default for ApiSettings {
@@ -47,6 +50,7 @@ impl Default for ApiSettings {
             body_timeout: Duration::from_secs(15),
             shutdown: ShutdownSignal::new(),
             claim_poll: Duration::from_secs(1),
+            claim_safety_poll: Duration::from_secs(10),
         }
     }
 }

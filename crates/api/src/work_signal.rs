@@ -6,10 +6,11 @@
 //! the in-process calls on SQLite, and on PostgreSQL the listener for work
 //! made through any instance, while it is connected), a claim that found
 //! nothing sleeps until it is woken, until the earliest task it could take
-//! falls due (a delayed retry), or until its wait is over: an idle worker
-//! costs a query per wait, not one a second. While it is not complete (the
-//! listener is connecting, or cannot be used), waiting claims also look
-//! again every `claim_poll` on their own.
+//! falls due (a delayed retry), or until its wait is over — but no longer
+//! than `claim_safety_poll` (10 s), for work announced nowhere (a worker of
+//! another process on the same SQLite file, a notification a pooler
+//! swallowed). While it is not complete (the listener is connecting, or
+//! cannot be used), waiting claims look again every `claim_poll` (1 s).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,12 +32,21 @@ impl Default for WorkSignal {
 }
 
 impl WorkSignal {
-    /// A complete signal: all work is made in this process.
+    /// A signal not (yet) complete: waiting claims poll until whoever
+    /// knows that every source of work reaches it says so
+    /// ([`set_complete`](Self::set_complete)).
     pub fn new() -> Self {
         Self {
             notify: Arc::new(Notify::new()),
-            complete: Arc::new(AtomicBool::new(true)),
+            complete: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A complete signal: all work is made in this process and notifies it.
+    pub fn complete() -> Self {
+        let signal = Self::new();
+        signal.set_complete(true);
+        signal
     }
 
     /// Wakes every claim waiting now.

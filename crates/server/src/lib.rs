@@ -10,4 +10,4 @@ pub mod store;
 pub mod telemetry;
 
 pub use commands::run;
-pub use serve::{build_server, run_sweeper};
+pub use serve::{build_server, listen_for_work, run_sweeper};

@@ -54,6 +54,35 @@ pub fn build_server(
     Ok(server.listen(listener)?.run())
 }
 
+/// Makes `work` hear of all new work. On SQLite all of it is made in this
+/// process, which notifies `work`: complete at once. On PostgreSQL work
+/// made through any instance is announced by `NOTIFY`: a listener (kept
+/// while the answer lives) wakes this process's waiting claims, and `work`
+/// is complete while it listens (`ListenEvent`); without one (the database
+/// is not on this host) waiting claims poll.
+pub fn listen_for_work(
+    settings: &Settings,
+    store: &AnyStore,
+    work: &WorkSignal,
+) -> Option<WorkListener> {
+    match (store, settings.database.url.as_deref()) {
+        (AnyStore::Postgres(_), Some(url)) => {
+            let work = work.clone();
+            work.set_complete(false);
+            WorkListener::start(url, move |event| match event {
+                ListenEvent::Listening => work.set_complete(true),
+                ListenEvent::Work => work.notify(),
+                ListenEvent::Lost => work.set_complete(false),
+            })
+        }
+        (AnyStore::Postgres(_), None) => None,
+        (AnyStore::Sqlite(_), _) => {
+            work.set_complete(true);
+            None
+        }
+    }
+}
+
 /// The sweeper of this process: every `interval`, fails and retries the
 /// runs past their lease or time limit (see `Workers::sweep`), waking
 /// waiting claims when it queued retries; ends when `shutdown` is
@@ -133,21 +162,8 @@ pub(crate) fn serve(settings: &Settings, telemetry: &Telemetry) -> anyhow::Resul
         bootstrap(settings, &backend, &store, address)?;
     }
     let services = api_services(settings, &store);
-    // On PostgreSQL, work made through any instance wakes this one's
-    // waiting claims (stopped when dropped, after the server); until the
-    // listener hears it, waiting claims also poll.
-    let _listener = match (&store, settings.database.url.as_deref()) {
-        (AnyStore::Postgres(_), Some(url)) => {
-            let work = services.work.clone();
-            work.set_complete(false);
-            WorkListener::start(url, move |event| match event {
-                ListenEvent::Listening => work.set_complete(true),
-                ListenEvent::Work => work.notify(),
-                ListenEvent::Lost => work.set_complete(false),
-            })
-        }
-        _ => None,
-    };
+    // Stopped when dropped, after the server.
+    let _listener = listen_for_work(settings, &store, &services.work);
     let sweep = sweeper(settings, &store);
     let interval = Duration::from_secs(settings.workers.sweep_interval_secs);
     actix_web::rt::System::new().block_on(async move {

@@ -1,6 +1,7 @@
 //! Which store the settings name, opening it, and running code over either.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -170,6 +171,8 @@ where
         keys: Arc::new(ApiKeys::new(store.clone(), auth.clone())),
         readiness: Arc::new(StoreReadiness(store.clone())),
         workers: Arc::new(Workers::new(store.clone(), settings.workers.into())),
+        // Complete once whoever serves knows all work reaches it
+        // (`listen_for_work`); until then waiting claims poll.
         work: WorkSignal::new(),
         auth,
     }
@@ -193,14 +196,23 @@ pub fn sweeper(settings: &Settings, store: &AnyStore) -> Sweep {
         // is logged and the sweep's result stands.
         AnyStore::Postgres(pg) => {
             let pg = pg.clone();
+            // Warned of once until it works again (an operator may have
+            // revoked the function on purpose).
+            let failing = Arc::new(AtomicBool::new(false));
             Arc::new(move || {
                 let swept = sweep();
                 match pg.refresh_statistics() {
-                    Ok(tables) if !tables.is_empty() => {
-                        tracing::info!(?tables, "statistics refreshed");
+                    Ok(tables) => {
+                        if !tables.is_empty() {
+                            tracing::info!(?tables, "statistics refreshed");
+                        }
+                        failing.store(false, Ordering::Relaxed);
                     }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "could not refresh statistics"),
+                    Err(error) => {
+                        if !failing.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(%error, "could not refresh statistics (said once until it works again)");
+                        }
+                    }
                 }
                 swept
             })

@@ -257,7 +257,8 @@ const MIN_PAUSE: Duration = Duration::from_millis(10);
 
 /// In-process: the service layer directly (on the blocking pool), as a
 /// worker embedded in the server, or beside it on the same store. A claim
-/// that finds nothing looks again every second until its wait is over.
+/// that finds nothing looks again every second, or when the next task it
+/// could take falls due if sooner, until its wait is over.
 #[derive(Clone)]
 pub struct InProcess {
     workers: Arc<dyn WorkerUseCases>,

@@ -11,8 +11,11 @@
 -- Answers one row per id found, with its position in p_ids (ord), the row
 -- after the change (changed) or as it is (not changed: its status is not
 -- in p_from, or it is not held by that row's worker). Ids not found are
--- absent. Rows are locked in id order, so two batches never wait on each
--- other crosswise.
+-- absent. Both the locking read and the update find their rows by both
+-- key columns (organization_id, id = ANY (p_ids)), whatever the table's
+-- statistics say. Rows are locked in id order, so two calls never wait on
+-- each other crosswise (a caller that makes several calls in one
+-- transaction orders them itself).
 CREATE FUNCTION flowexec_change_statuses(
     p_organization_id uuid, p_ids uuid[], p_outputs jsonb[], p_errors jsonb[],
     p_worker_ids text[],
@@ -70,7 +73,7 @@ BEGIN
                 error = CASE WHEN p_sets_error THEN c.new_error ELSE t.error END,
                 version = t.version + 1
             FROM current_rows AS c
-            WHERE t.organization_id = p_organization_id AND t.id = c.id
+            WHERE t.organization_id = p_organization_id AND t.id = ANY (p_ids) AND t.id = c.id
               AND c.status = ANY (p_from)
               AND (c.held_by IS NULL OR c.worker_id = c.held_by)
             RETURNING t.*, c.status AS from_status, c.ord
@@ -121,16 +124,20 @@ CREATE INDEX task_executions_due_idx
 -- (at most once a minute, after 10 % of the rows changed): the planner
 -- believes an organization has a few dozen tasks and reads all of them to
 -- find fifty by key. Each server's sweeper calls this function: it
--- analyzes each tenant table whose size has more than doubled since its
--- statistics were taken (8 pages at least), as the owner (SECURITY
--- DEFINER), one instance at a time; a table growing from nothing is
--- analyzed about log2(its pages) times in all. Answers the tables
--- analyzed.
+-- analyzes each tenant table whose rows changed since its last analyze
+-- (inserted, updated or deleted: n_mod_since_analyze) at least as many
+-- times as it then had rows, and at least 500 times, as the owner
+-- (SECURITY DEFINER), one instance at a time; a table growing from nothing
+-- is analyzed about log2(its rows) times in all, a large steady one is
+-- left to autovacuum. A table whose lock is not free within 100 ms (a
+-- vacuum, an index being built) is skipped until the next call. Answers
+-- the tables analyzed.
 CREATE FUNCTION flowexec_refresh_statistics()
 RETURNS text[]
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
 AS $$
 DECLARE
     analyzed text[] := '{}';
@@ -142,14 +149,18 @@ BEGIN
     FOR stale IN
         SELECT c.oid::regclass
         FROM pg_class AS c
+        JOIN pg_stat_user_tables AS s ON s.relid = c.oid
         WHERE c.relnamespace = 'public'::regnamespace
           AND c.relname IN ('flow_executions', 'task_executions', 'task_execution_events')
-          AND pg_relation_size(c.oid) / current_setting('block_size')::bigint
-              >= greatest(2 * c.relpages::bigint, 8)
+          AND s.n_mod_since_analyze >= greatest(c.reltuples::bigint, 500)
         ORDER BY c.relname
     LOOP
-        EXECUTE format('ANALYZE %s', stale);
-        analyzed := analyzed || stale::text;
+        BEGIN
+            EXECUTE format('ANALYZE %s', stale);
+            analyzed := analyzed || stale::text;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        END;
     END LOOP;
     RETURN analyzed;
 END

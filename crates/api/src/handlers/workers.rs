@@ -21,8 +21,8 @@ use crate::error::{ApiError, Problem};
 use crate::etag::etag;
 use crate::{blocking, json_body, request_schema, ApiSettings, WorkSignal};
 
-/// The shortest sleep of a waiting claim: a task that fell due but was
-/// not taken (another claim holds it) is not looked for in a tight loop.
+/// The shortest sleep of a waiting claim: a task falling due this instant
+/// is looked for again after this, not in a tight loop.
 const MIN_PAUSE: Duration = Duration::from_millis(10);
 
 fn answer(task: TaskExecution) -> HttpResponse {
@@ -99,11 +99,16 @@ pub(crate) async fn claim(
             }));
         }
         // Nothing to take: look again when woken, when the next task falls
-        // due, and, unless every source of work wakes us, every claim_poll.
-        let mut pause = answer.next_due_in.map_or(left, |due| due.max(MIN_PAUSE));
-        if !signal.is_complete() {
-            pause = pause.min(settings.claim_poll);
-        }
+        // due, and every claim_poll unless every source of work wakes us
+        // (then every claim_safety_poll).
+        let poll = if signal.is_complete() {
+            settings.claim_safety_poll
+        } else {
+            settings.claim_poll
+        };
+        let pause = answer
+            .next_due_in
+            .map_or(poll, |due| due.clamp(MIN_PAUSE, poll));
         tokio::select! {
             () = woken => {}
             () = tokio::time::sleep(left.min(pause)) => {}

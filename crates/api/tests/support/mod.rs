@@ -88,7 +88,7 @@ impl World {
                         FixedClock(now()),
                         WorkerSettings::default(),
                     )),
-                    work: WorkSignal::new(),
+                    work: WorkSignal::complete(),
                     auth,
                 }
             },

@@ -23,6 +23,8 @@ use ::postgres::NoTls;
 
 /// The channel the trigger notifies.
 pub const WORK_CHANNEL: &str = "flowexec_work";
+/// The listener's connection, as `pg_stat_activity` shows it.
+pub const APPLICATION_NAME: &str = "flowexec-work-listener";
 
 /// How long the listener waits for a notification before checking whether
 /// it should stop, and before connecting again after a failure.
@@ -132,6 +134,7 @@ fn listen(url: &str, stop: &AtomicBool, on_event: &dyn Fn(ListenEvent)) {
     let config = match url.parse::<::postgres::Config>() {
         Ok(mut config) => {
             config
+                .application_name(APPLICATION_NAME)
                 .connect_timeout(RECONNECT)
                 .keepalives(true)
                 .keepalives_idle(Duration::from_secs(30));

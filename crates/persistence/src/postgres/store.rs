@@ -154,11 +154,12 @@ impl PgStore {
         })
     }
 
-    /// Analyzes the tenant tables that have more than doubled in size since
-    /// their statistics were taken (`flowexec_refresh_statistics`, as their
-    /// owner; one server instance at a time), so that plans follow a table
-    /// growing faster than autovacuum analyzes it. Answers the tables
-    /// analyzed. The sweeper calls it.
+    /// Analyzes the tenant tables whose rows changed since their last
+    /// analyze at least as many times as they then had rows
+    /// (`flowexec_refresh_statistics`, as their owner; one server instance
+    /// at a time), so that plans follow a table growing faster than
+    /// autovacuum analyzes it. Answers the tables analyzed. The sweeper
+    /// calls it.
     pub fn refresh_statistics(&self) -> Result<Vec<String>, RepoError> {
         #[derive(QueryableByName)]
         struct Analyzed {

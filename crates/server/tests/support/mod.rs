@@ -21,7 +21,7 @@ use flowexec_server::settings::{
 };
 use flowexec_server::store::{api_services, open_store, sweeper, AnyStore, Backend, Purpose};
 use flowexec_server::with_store;
-use flowexec_server::{build_server, run_sweeper};
+use flowexec_server::{build_server, listen_for_work, run_sweeper};
 use flowexec_service::Admin;
 use flowexec_testkit::{TestDb, TestSqlite};
 
@@ -142,6 +142,8 @@ impl TestApp {
         thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let services = api_services(&server_settings, &store);
+                // As `serve` does; kept until the server stops.
+                let _listener = listen_for_work(&server_settings, &store, &services.work);
                 actix_web::rt::spawn(run_sweeper(
                     sweeper(&server_settings, &store),
                     Duration::from_secs(server_settings.workers.sweep_interval_secs),
