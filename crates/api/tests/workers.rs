@@ -395,30 +395,14 @@ async fn a_waiting_claim_is_woken_by_new_work_and_an_empty_one_ends_in_time() {
         "answered before its wait was up"
     );
 
-    let waiting = {
-        let services = world.services.clone();
-        let key = world.worker_key.clone();
-        actix_web::rt::spawn(async move {
-            let started = Instant::now();
-            // No polling of its own within the wait: only the signal can
-            // wake it before the 30 s are up.
-            let settings = ApiSettings {
-                claim_poll: Duration::from_secs(60),
-                ..ApiSettings::default()
-            };
-            let (_, _, body) = call(
-                services,
-                &settings,
-                post(
-                    "/task-executions/claim",
-                    &key,
-                    json!({"worker_id": "w", "wait_seconds": 30}),
-                ),
-            )
-            .await;
-            (started.elapsed(), body)
-        })
+    // No polling of its own within the wait: only the signal can wake it
+    // before the 30 s are up.
+    let never = ApiSettings {
+        claim_poll: Duration::from_secs(60),
+        claim_safety_poll: Duration::from_secs(60),
+        ..ApiSettings::default()
     };
+    let waiting = waiting_claim(&world, never, 30);
     // Created through the API, which wakes waiting claims at once.
     actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     let (status, _, _) = send(
@@ -475,21 +459,17 @@ async fn shutdown_answers_a_waiting_claim_at_once() {
     );
 }
 
-/// A claim waiting `wait_seconds` with its own polling at `claim_poll`,
-/// spawned: how long it waited, and what it answered.
+/// A claim waiting `wait_seconds` under `settings`, spawned: how long it
+/// waited, and what it answered.
 fn waiting_claim(
     world: &World,
-    claim_poll: Duration,
+    settings: ApiSettings,
     wait_seconds: u32,
 ) -> actix_web::rt::task::JoinHandle<(Duration, Value)> {
     let services = world.services.clone();
     let key = world.worker_key.clone();
     actix_web::rt::spawn(async move {
         let started = Instant::now();
-        let settings = ApiSettings {
-            claim_poll,
-            ..ApiSettings::default()
-        };
         let (_, _, body) = call(
             services,
             &settings,
@@ -510,7 +490,11 @@ async fn a_waiting_claim_polls_only_while_the_work_signal_is_incomplete() {
     // bypasses the signal is found only when the wait is over, not by
     // polling every 100 ms.
     let world = World::new();
-    let waiting = waiting_claim(&world, Duration::from_millis(100), 2);
+    let quick = ApiSettings {
+        claim_poll: Duration::from_millis(100),
+        ..ApiSettings::default()
+    };
+    let waiting = waiting_claim(&world, quick.clone(), 2);
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     world.flow(&["t"]);
     let (waited, body) = waiting.await.unwrap_or_default();
@@ -523,7 +507,7 @@ async fn a_waiting_claim_polls_only_while_the_work_signal_is_incomplete() {
     // Incomplete (say, the listener is reconnecting): it polls.
     let world = World::new();
     world.services.work.set_complete(false);
-    let waiting = waiting_claim(&world, Duration::from_millis(100), 30);
+    let waiting = waiting_claim(&world, quick, 30);
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     world.flow(&["t"]);
     let (waited, body) = waiting.await.unwrap_or_default();
