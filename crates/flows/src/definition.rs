@@ -1,0 +1,430 @@
+//! The format of a flow definition: its fields and their types, read from
+//! a located value with every error collected, never only the first.
+
+use serde_json::{Map, Value};
+
+use crate::error::{DefinitionError, ErrorCode};
+use crate::graph;
+use crate::source::{self, pointer_step, Located};
+
+/// The longest run a definition may give a task, in seconds (a week).
+pub const MAX_TIMEOUT_SECONDS: u64 = 604_800;
+
+/// A flow definition, as uploaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowDefinition {
+    pub name: String,
+    pub description: Option<String>,
+    /// A JSON Schema for the input of a run, if any.
+    pub input_schema: Option<Value>,
+    pub defaults: TaskDefaults,
+    /// In the order written; names are unique and dependencies form no
+    /// cycle.
+    pub tasks: Vec<TaskDefinition>,
+}
+
+/// What every task has unless it says otherwise.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskDefaults {
+    /// A retry policy, as the API takes it (`max_attempts`, `backoff`,
+    /// `jitter`); checked where runs are created.
+    pub retry: Option<Value>,
+    pub timeout_seconds: Option<u32>,
+    pub priority: Option<i32>,
+}
+
+/// One task of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDefinition {
+    pub name: String,
+    /// The tasks that must complete first, in the order written.
+    pub depends_on: Vec<String>,
+    /// A template giving a list: one run of the task per item.
+    pub for_each: Option<String>,
+    /// The input, its strings templates.
+    pub input: Option<Value>,
+    pub retry: Option<Value>,
+    pub timeout_seconds: Option<u32>,
+    pub priority: Option<i32>,
+}
+
+const FLOW_FIELDS: &[&str] = &["name", "description", "input_schema", "defaults", "tasks"];
+const DEFAULT_FIELDS: &[&str] = &["retry", "timeout_seconds", "priority"];
+const TASK_FIELDS: &[&str] = &[
+    "name",
+    "depends_on",
+    "for_each",
+    "input",
+    "retry",
+    "timeout_seconds",
+    "priority",
+];
+
+/// Reads a definition from its text (YAML or JSON): every error of the
+/// format and of the task graph at once, each located.
+pub fn parse(text: &str) -> Result<FlowDefinition, Vec<DefinitionError>> {
+    let located = source::parse(text)?;
+    let mut reader = Reader {
+        located: &located,
+        errors: Vec::new(),
+    };
+    let definition = reader.flow();
+    let mut errors = reader.errors;
+    if let Some(definition) = &definition {
+        errors.extend(graph::check(&definition.tasks, &located));
+    }
+    match definition {
+        Some(definition) if errors.is_empty() => Ok(definition),
+        _ => Err(errors),
+    }
+}
+
+struct Reader<'a> {
+    located: &'a Located,
+    errors: Vec<DefinitionError>,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, code: ErrorCode, pointer: &str, message: impl Into<String>) {
+        let at = match code {
+            ErrorCode::UnknownField => self.located.key_at(pointer),
+            _ => self.located.value_at(pointer),
+        };
+        self.errors
+            .push(DefinitionError::new(code, pointer, at, message));
+    }
+
+    fn flow(&mut self) -> Option<FlowDefinition> {
+        let root = self.located.value.clone();
+        let fields = self.object(&root, "", FLOW_FIELDS)?;
+        let name = self.required_string(&fields, "", "name");
+        let description = self.optional_string(&fields, "", "description");
+        let input_schema = match fields.get("input_schema") {
+            None | Some(Value::Null) => None,
+            Some(schema @ (Value::Object(_) | Value::Bool(_))) => Some(schema.clone()),
+            Some(_) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    "/input_schema",
+                    "input_schema must be a JSON Schema (an object, or true or false)",
+                );
+                None
+            }
+        };
+        let defaults = match fields.get("defaults") {
+            None | Some(Value::Null) => Some(TaskDefaults::default()),
+            Some(value) => {
+                self.object(value, "/defaults", DEFAULT_FIELDS)
+                    .map(|map| TaskDefaults {
+                        retry: self.optional_object(&map, "/defaults", "retry"),
+                        timeout_seconds: self.timeout(&map, "/defaults"),
+                        priority: self.priority(&map, "/defaults"),
+                    })
+            }
+        };
+        let tasks = match fields.get("tasks") {
+            Some(Value::Array(items)) if !items.is_empty() => {
+                let tasks: Vec<Option<TaskDefinition>> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.task(item, &format!("/tasks/{i}")))
+                    .collect();
+                tasks.into_iter().collect::<Option<Vec<_>>>()
+            }
+            Some(Value::Array(_)) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    "/tasks",
+                    "a flow needs at least one task",
+                );
+                None
+            }
+            Some(_) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    "/tasks",
+                    "tasks must be a list of tasks",
+                );
+                None
+            }
+            None => {
+                self.error(ErrorCode::MissingField, "", "a flow needs `tasks`");
+                None
+            }
+        };
+        Some(FlowDefinition {
+            name: name?,
+            description,
+            input_schema,
+            defaults: defaults?,
+            tasks: tasks?,
+        })
+    }
+
+    fn task(&mut self, value: &Value, pointer: &str) -> Option<TaskDefinition> {
+        let fields = self.object(value, pointer, TASK_FIELDS)?;
+        let name = self.required_string(&fields, pointer, "name");
+        let depends_on = match fields.get("depends_on") {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(name) => Some(name.clone()),
+                    _ => {
+                        self.error(
+                            ErrorCode::WrongType,
+                            &format!("{pointer}/depends_on/{i}"),
+                            "a dependency is the name of a task",
+                        );
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect(),
+            Some(_) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, "depends_on"),
+                    "depends_on must be a list of task names",
+                );
+                None
+            }
+        };
+        let for_each = self.optional_string(&fields, pointer, "for_each");
+        let input = fields.get("input").filter(|v| !v.is_null()).cloned();
+        let retry = self.optional_object(&fields, pointer, "retry");
+        let timeout_seconds = self.timeout(&fields, pointer);
+        let priority = self.priority(&fields, pointer);
+        Some(TaskDefinition {
+            name: name?,
+            depends_on: depends_on?,
+            for_each,
+            input,
+            retry,
+            timeout_seconds,
+            priority,
+        })
+    }
+
+    /// `value` as an object whose fields are all `known`; each unknown one
+    /// is an error of its own.
+    fn object(
+        &mut self,
+        value: &Value,
+        pointer: &str,
+        known: &[&str],
+    ) -> Option<Map<String, Value>> {
+        let Value::Object(map) = value else {
+            self.error(ErrorCode::WrongType, pointer, "must be a mapping of fields");
+            return None;
+        };
+        for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            self.error(
+                ErrorCode::UnknownField,
+                &pointer_step(pointer, key),
+                format!(
+                    "unknown field `{key}`; the fields here are {}",
+                    known.join(", ")
+                ),
+            );
+        }
+        Some(map.clone())
+    }
+
+    fn required_string(
+        &mut self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        field: &str,
+    ) -> Option<String> {
+        match map.get(field) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(_) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, field),
+                    format!("`{field}` must be a non-empty string"),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    ErrorCode::MissingField,
+                    pointer,
+                    format!("`{field}` is missing"),
+                );
+                None
+            }
+        }
+    }
+
+    fn optional_string(
+        &mut self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        field: &str,
+    ) -> Option<String> {
+        match map.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, field),
+                    format!("`{field}` must be a string"),
+                );
+                None
+            }
+        }
+    }
+
+    fn optional_object(
+        &mut self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        field: &str,
+    ) -> Option<Value> {
+        match map.get(field) {
+            None | Some(Value::Null) => None,
+            Some(value @ Value::Object(_)) => Some(value.clone()),
+            Some(_) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, field),
+                    format!("`{field}` must be a mapping"),
+                );
+                None
+            }
+        }
+    }
+
+    fn timeout(&mut self, map: &Map<String, Value>, pointer: &str) -> Option<u32> {
+        let value = map.get("timeout_seconds").filter(|v| !v.is_null())?;
+        match value.as_u64() {
+            Some(n) if (1..=MAX_TIMEOUT_SECONDS).contains(&n) => u32::try_from(n).ok(),
+            _ => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, "timeout_seconds"),
+                    format!(
+                        "timeout_seconds must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn priority(&mut self, map: &Map<String, Value>, pointer: &str) -> Option<i32> {
+        let value = map.get("priority").filter(|v| !v.is_null())?;
+        match value.as_i64().and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, "priority"),
+                    "priority must be a whole number",
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Location;
+
+    const EXAMPLE: &str = "\
+name: nightly-etl
+input_schema: {type: object, required: [day]}
+defaults: {retry: {max_attempts: 3}, timeout_seconds: 600}
+tasks:
+  - name: extract
+    input: {day: \"{{ flow.input.day }}\"}
+  - name: transform
+    depends_on: [extract]
+    for_each: \"{{ tasks.extract.output.files }}\"
+    input: {file: \"{{ item }}\"}
+  - name: load
+    depends_on: [transform]
+    input: {rows: \"{{ tasks.transform.outputs }}\"}
+";
+
+    #[test]
+    fn the_example_reads_as_written() {
+        let flow = parse(EXAMPLE).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(flow.name, "nightly-etl");
+        assert_eq!(flow.defaults.timeout_seconds, Some(600));
+        assert_eq!(
+            flow.defaults.retry,
+            Some(serde_json::json!({"max_attempts": 3}))
+        );
+        let names: Vec<&str> = flow.tasks.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["extract", "transform", "load"]);
+        assert_eq!(flow.tasks[1].depends_on, ["extract"]);
+        assert_eq!(
+            flow.tasks[1].for_each.as_deref(),
+            Some("{{ tasks.extract.output.files }}")
+        );
+        assert_eq!(
+            flow.input_schema,
+            Some(serde_json::json!({"type": "object", "required": ["day"]}))
+        );
+    }
+
+    #[test]
+    fn every_error_comes_at_once_each_at_its_place() {
+        let text = "\
+name: 7
+colour: blue
+tasks:
+  - name: a
+    retries: 3
+    timeout_seconds: 0
+  - depends_on: a
+  - name: b
+    priority: high
+";
+        let errors = parse(text).err().unwrap_or_default();
+        let got: Vec<(ErrorCode, &str, Option<Location>)> = errors
+            .iter()
+            .map(|e| (e.code, e.pointer.as_str(), e.location))
+            .collect();
+        let at = |line, column| Some(Location { line, column });
+        assert_eq!(
+            got,
+            [
+                (ErrorCode::UnknownField, "/colour", at(2, 1)),
+                (ErrorCode::WrongType, "/name", at(1, 7)),
+                (ErrorCode::UnknownField, "/tasks/0/retries", at(5, 5)),
+                (ErrorCode::WrongType, "/tasks/0/timeout_seconds", at(6, 22)),
+                (ErrorCode::MissingField, "/tasks/1", at(7, 5)),
+                (ErrorCode::WrongType, "/tasks/1/depends_on", at(7, 17)),
+                (ErrorCode::WrongType, "/tasks/2/priority", at(9, 15)),
+            ],
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn a_flow_needs_a_name_and_tasks() {
+        let errors = parse("description: nothing\n").err().unwrap_or_default();
+        let codes: Vec<ErrorCode> = errors.iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            [ErrorCode::MissingField, ErrorCode::MissingField],
+            "{errors:?}"
+        );
+        let errors = parse("name: x\ntasks: []\n").err().unwrap_or_default();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].location,
+            Some(Location { line: 2, column: 1 }),
+            "an empty list stands where its key does"
+        );
+    }
+}
