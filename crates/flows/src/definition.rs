@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::{DefinitionError, ErrorCode};
-use crate::graph;
 use crate::source::{self, pointer_step, Located};
+use crate::{graph, schema, template};
 
 /// The longest run a definition may give a task, in seconds (a week).
 pub const MAX_TIMEOUT_SECONDS: u64 = 604_800;
@@ -72,6 +72,8 @@ pub fn parse(text: &str) -> Result<FlowDefinition, Vec<DefinitionError>> {
     let mut errors = reader.errors;
     if let Some(definition) = &definition {
         errors.extend(graph::check(&definition.tasks, &located));
+        errors.extend(template::check(definition, &located));
+        errors.extend(schema::check(definition, &located));
     }
     match definition {
         Some(definition) if errors.is_empty() => Ok(definition),

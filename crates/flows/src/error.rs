@@ -22,6 +22,14 @@ pub enum ErrorCode {
     UnknownDependency,
     /// Tasks that depend on each other in a circle.
     Cycle,
+    /// A template that does not parse.
+    TemplateSyntax,
+    /// A template names something that does not exist where it is used.
+    UnknownReference,
+    /// A template uses the output of a task that is not upstream.
+    NotUpstream,
+    /// `input_schema` is not a usable JSON Schema.
+    InvalidSchema,
 }
 
 /// One error: what, where (a JSON pointer into the definition, and the

@@ -1,0 +1,417 @@
+//! Input templates (minijinja): checked at upload — syntax, and every name
+//! they use: `flow.…`, `tasks.NAME.…` of a task upstream of the one that
+//! uses it, `item` and `index` in a task with `for_each` — and rendered when
+//! a task is created. A string that is exactly one `{{ … }}` renders to the
+//! value of its expression with its JSON type (a number stays a number, a
+//! list a list); text around it makes a string. A name that does not
+//! resolve is an error, never a silent null.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use minijinja::{Environment, UndefinedBehavior, Value as TemplateValue};
+use serde_json::{Number, Value};
+
+use crate::definition::{FlowDefinition, TaskDefinition};
+use crate::error::{DefinitionError, ErrorCode};
+use crate::source::{pointer_step, Located};
+
+/// The functions minijinja offers as globals: names a template may use
+/// that are not data.
+const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug"];
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Whether `text` has template syntax at all.
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// The expression of a string that is exactly one `{{ … }}`.
+fn sole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner)
+}
+
+/// Every template error of `flow`'s tasks, located.
+pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
+    let env = environment();
+    let upstream = upstream_of(&flow.tasks);
+    let names: HashSet<&str> = flow.tasks.iter().map(|t| t.name.as_str()).collect();
+    let mut errors = Vec::new();
+    for (i, task) in flow.tasks.iter().enumerate() {
+        let scope = Scope {
+            task,
+            upstream: &upstream[i],
+            names: &names,
+        };
+        if let Some(for_each) = &task.for_each {
+            let pointer = format!("/tasks/{i}/for_each");
+            if sole_expression(for_each).is_none() {
+                errors.push(DefinitionError::new(
+                    ErrorCode::TemplateSyntax,
+                    &pointer,
+                    located.value_at(&pointer),
+                    "for_each must be one expression giving a list, such as \"{{ tasks.NAME.output.items }}\"",
+                ));
+            } else {
+                scope.check_text(&env, for_each, false, &pointer, located, &mut errors);
+            }
+        }
+        if let Some(input) = &task.input {
+            let pointer = format!("/tasks/{i}/input");
+            scope.check_value(&env, input, &pointer, located, &mut errors);
+        }
+    }
+    errors
+}
+
+struct Scope<'a> {
+    task: &'a TaskDefinition,
+    upstream: &'a BTreeSet<String>,
+    names: &'a HashSet<&'a str>,
+}
+
+impl Scope<'_> {
+    fn check_value(
+        &self,
+        env: &Environment<'static>,
+        value: &Value,
+        pointer: &str,
+        located: &Located,
+        errors: &mut Vec<DefinitionError>,
+    ) {
+        match value {
+            Value::String(text) => {
+                let loop_names = self.task.for_each.is_some();
+                self.check_text(env, text, loop_names, pointer, located, errors);
+            }
+            Value::Array(items) => {
+                for (k, item) in items.iter().enumerate() {
+                    let inner = pointer_step(pointer, &k.to_string());
+                    self.check_value(env, item, &inner, located, errors);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    let inner = pointer_step(pointer, key);
+                    self.check_value(env, item, &inner, located, errors);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_text(
+        &self,
+        env: &Environment<'static>,
+        text: &str,
+        loop_names: bool,
+        pointer: &str,
+        located: &Located,
+        errors: &mut Vec<DefinitionError>,
+    ) {
+        if !is_template(text) {
+            return;
+        }
+        let at = located.value_at(pointer);
+        let used = match env.template_from_str(text) {
+            Ok(template) => template.undeclared_variables(true),
+            Err(error) => {
+                let place = error
+                    .range()
+                    .map(|r| format!(" at character {}", r.start + 1))
+                    .unwrap_or_default();
+                errors.push(DefinitionError::new(
+                    ErrorCode::TemplateSyntax,
+                    pointer,
+                    at,
+                    format!(
+                        "template error{place}: {}",
+                        error.detail().unwrap_or("syntax error")
+                    ),
+                ));
+                return;
+            }
+        };
+        let mut used: Vec<String> = used.into_iter().collect();
+        used.sort();
+        for name in used {
+            if let Some(problem) = self.refuse(&name, loop_names) {
+                errors.push(DefinitionError::new(problem.0, pointer, at, problem.1));
+            }
+        }
+    }
+
+    /// Why `name` (dotted, as minijinja reports it) may not be used here.
+    fn refuse(&self, name: &str, loop_names: bool) -> Option<(ErrorCode, String)> {
+        let mut parts = name.split('.');
+        let root = parts.next().unwrap_or_default();
+        match root {
+            "flow" => None,
+            "tasks" => match parts.next() {
+                None => Some((
+                    ErrorCode::UnknownReference,
+                    "name the task: tasks.NAME.output (or .outputs of a for_each task)".to_owned(),
+                )),
+                Some(task) if !self.names.contains(task) => Some((
+                    ErrorCode::UnknownReference,
+                    format!("`{name}`: `{task}` is no task of this flow"),
+                )),
+                Some(task) if !self.upstream.contains(task) => Some((
+                    ErrorCode::NotUpstream,
+                    format!(
+                        "`{name}`: `{task}` is not upstream of `{}` (add it to depends_on, directly or through another task)",
+                        self.task.name
+                    ),
+                )),
+                Some(_) => None,
+            },
+            "item" | "index" if loop_names => None,
+            "item" | "index" => Some((
+                ErrorCode::UnknownReference,
+                format!("`{root}` exists only in the input of a task with for_each"),
+            )),
+            other if GLOBALS.contains(&other) => None,
+            other => Some((
+                ErrorCode::UnknownReference,
+                format!("unknown name `{other}`: templates see flow, tasks, and item and index in a for_each task"),
+            )),
+        }
+    }
+}
+
+/// For each task, the names of every task upstream of it (transitively).
+fn upstream_of(tasks: &[TaskDefinition]) -> Vec<BTreeSet<String>> {
+    let index: HashMap<&str, &TaskDefinition> =
+        tasks.iter().map(|t| (t.name.as_str(), t)).collect();
+    tasks
+        .iter()
+        .map(|task| {
+            let mut seen = BTreeSet::new();
+            let mut todo: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
+            while let Some(name) = todo.pop() {
+                if seen.insert(name.to_owned()) {
+                    if let Some(up) = index.get(name) {
+                        todo.extend(up.depends_on.iter().map(String::as_str));
+                    }
+                }
+            }
+            seen
+        })
+        .collect()
+}
+
+/// Why a template could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    /// Where in the rendered value (a JSON pointer).
+    pub pointer: String,
+    pub message: String,
+}
+
+/// `template` (a task's input, or a for_each) rendered against `context`
+/// (`{"flow": {"input": …}, "tasks": {NAME: {"output": …}}, "item": …}`).
+pub fn render(template: &Value, context: &Value) -> Result<Value, RenderError> {
+    let env = environment();
+    let context = to_template(context);
+    render_at(&env, template, &context, "")
+}
+
+fn render_at(
+    env: &Environment<'static>,
+    template: &Value,
+    context: &TemplateValue,
+    pointer: &str,
+) -> Result<Value, RenderError> {
+    let failed = |message: String| RenderError {
+        pointer: pointer.to_owned(),
+        message,
+    };
+    match template {
+        Value::String(text) if is_template(text) => {
+            if let Some(expression) = sole_expression(text) {
+                let value = env
+                    .compile_expression(expression)
+                    .and_then(|compiled| compiled.eval(context))
+                    .map_err(|e| failed(e.to_string()))?;
+                if value.is_undefined() {
+                    return Err(failed(format!("`{}` is undefined", expression.trim())));
+                }
+                serde_json::to_value(&value).map_err(|e| failed(e.to_string()))
+            } else {
+                env.render_str(text, context)
+                    .map(Value::String)
+                    .map_err(|e| failed(e.to_string()))
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(k, item)| render_at(env, item, context, &pointer_step(pointer, &k.to_string())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, item)| {
+                render_at(env, item, context, &pointer_step(pointer, key)).map(|v| (key.clone(), v))
+            })
+            .collect::<Result<serde_json::Map<_, _>, _>>()
+            .map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
+/// A JSON value as minijinja's, number by number (serde_json's exact
+/// numbers would otherwise reach minijinja as a private map).
+fn to_template(value: &Value) -> TemplateValue {
+    match value {
+        Value::Null => TemplateValue::from(()),
+        Value::Bool(b) => TemplateValue::from(*b),
+        Value::Number(n) => number(n),
+        Value::String(s) => TemplateValue::from(s.as_str()),
+        Value::Array(items) => items.iter().map(to_template).collect::<TemplateValue>(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.as_str(), to_template(v)))
+            .collect::<TemplateValue>(),
+    }
+}
+
+fn number(n: &Number) -> TemplateValue {
+    if let Some(i) = n.as_i64() {
+        TemplateValue::from(i)
+    } else if let Some(u) = n.as_u64() {
+        TemplateValue::from(u)
+    } else {
+        TemplateValue::from(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::render;
+    use crate::definition::parse;
+    use crate::error::ErrorCode;
+    use crate::source::Location;
+
+    fn errors(text: &str) -> Vec<(ErrorCode, String, Option<Location>)> {
+        parse(text)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.code, e.pointer, e.location))
+            .collect()
+    }
+
+    #[test]
+    fn every_name_a_template_uses_is_checked() {
+        let text = "\
+name: f
+tasks:
+  - name: a
+    input: {x: \"{{ flow.input.x }}\", y: \"{{ item }}\"}
+  - name: b
+    depends_on: [a]
+    for_each: \"{{ tasks.a.output.files }}\"
+    input: {f: \"{{ item }} of {{ index }}\", c: \"{{ tasks.c.output }}\", z: \"{{ nowhere }}\"}
+  - name: c
+    input: {t: \"{{ tasks.b.outputs }} {{ tasks.missing.output }}\", bad: \"{{ tasks.a.output\"}
+";
+        let got = errors(text);
+        let at = |line, column| Some(Location { line, column });
+        let expected: Vec<(ErrorCode, String, Option<Location>)> = vec![
+            (
+                ErrorCode::UnknownReference,
+                "/tasks/0/input/y".into(),
+                at(4, 41),
+            ),
+            (ErrorCode::NotUpstream, "/tasks/1/input/c".into(), at(8, 48)),
+            (
+                ErrorCode::UnknownReference,
+                "/tasks/1/input/z".into(),
+                at(8, 75),
+            ),
+            (
+                ErrorCode::TemplateSyntax,
+                "/tasks/2/input/bad".into(),
+                at(10, 73),
+            ),
+            (
+                ErrorCode::NotUpstream,
+                "/tasks/2/input/t".into(),
+                at(10, 16),
+            ),
+            (
+                ErrorCode::UnknownReference,
+                "/tasks/2/input/t".into(),
+                at(10, 16),
+            ),
+        ];
+        let mut got_sorted = got.clone();
+        got_sorted.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut expected_sorted = expected;
+        expected_sorted.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(got_sorted, expected_sorted, "{got:#?}");
+    }
+
+    #[test]
+    fn a_for_each_is_one_expression() {
+        let got = errors("name: f\ntasks:\n  - name: a\n    for_each: \"files: {{ x }}\"\n");
+        assert_eq!(
+            got.iter().map(|e| (e.0, e.1.as_str())).collect::<Vec<_>>(),
+            [(ErrorCode::TemplateSyntax, "/tasks/0/for_each")]
+        );
+    }
+
+    #[test]
+    fn a_sole_expression_keeps_its_type_and_text_around_makes_a_string() {
+        let context = json!({
+            "flow": {"input": {"n": 3, "big": 12345678901234567_u64, "cfg": {"a": [1, 2]}}},
+            "tasks": {"extract": {"output": {"files": ["x", "y"], "ratio": 0.5}}},
+            "item": "x", "index": 0
+        });
+        let template = json!({
+            "n": "{{ flow.input.n }}",
+            "big": "{{ flow.input.big }}",
+            "cfg": "{{ flow.input.cfg }}",
+            "files": " {{ tasks.extract.output.files }} ",
+            "ratio": "{{ tasks.extract.output.ratio }}",
+            "text": "file {{ item }} #{{ index }}",
+            "plain": "no template",
+            "nested": [{"i": "{{ index }}"}, 7, null]
+        });
+        let rendered = render(&template, &context).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            rendered,
+            json!({
+                "n": 3, "big": 12345678901234567_u64, "cfg": {"a": [1, 2]},
+                "files": ["x", "y"], "ratio": 0.5,
+                "text": "file x #0", "plain": "no template",
+                "nested": [{"i": 0}, 7, null]
+            })
+        );
+    }
+
+    #[test]
+    fn an_undefined_name_is_an_error_never_a_null() {
+        let context = json!({"flow": {"input": {}}, "tasks": {"a": {"output": {"x": 1}}}});
+        for template in [
+            json!({"v": "{{ flow.input.missing }}"}),
+            json!({"v": "{{ tasks.a.output.nope }}"}),
+            json!({"v": "text {{ tasks.b.output }}"}),
+        ] {
+            let error = render(&template, &context).err();
+            assert_eq!(
+                error.as_ref().map(|e| e.pointer.as_str()),
+                Some("/v"),
+                "{template} rendered: {error:?}"
+            );
+        }
+    }
+}
