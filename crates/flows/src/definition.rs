@@ -412,6 +412,41 @@ tasks:
         );
     }
 
+    /// The example of docs/flows.md, "Errors".
+    #[test]
+    fn the_documented_errors_come_together_where_the_docs_say() {
+        let text = "\
+name: f
+tasks:
+  - name: a
+    depends_on: [b]
+  - name: b
+    depends_on: [a]
+    input: {x: \"{{ tasks.c.output }}\"}
+    retries: 3
+";
+        let errors = parse(text).err().unwrap_or_default();
+        let got: Vec<(ErrorCode, &str, Option<Location>)> = errors
+            .iter()
+            .map(|e| (e.code, e.pointer.as_str(), e.location))
+            .collect();
+        let at = |line, column| Some(Location { line, column });
+        assert_eq!(
+            got,
+            [
+                (ErrorCode::UnknownField, "/tasks/1/retries", at(8, 5)),
+                (ErrorCode::Cycle, "/tasks/0/depends_on", at(4, 5)),
+                (ErrorCode::UnknownReference, "/tasks/1/input/x", at(7, 16)),
+            ],
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].message.ends_with("a → b → a"),
+            "{}",
+            errors[1].message
+        );
+    }
+
     #[test]
     fn a_flow_needs_a_name_and_tasks() {
         let errors = parse("description: nothing\n").err().unwrap_or_default();

@@ -398,6 +398,53 @@ tasks:
         );
     }
 
+    /// The worked example of docs/flows.md.
+    #[test]
+    fn the_documented_example_renders_as_the_docs_say() {
+        let text = "\
+name: nightly-etl
+description: Extract a day's files, transform each, load the rows.
+input_schema: {type: object, required: [day], properties: {day: {type: string}}}
+defaults: {retry: {max_attempts: 3}, timeout_seconds: 600}
+tasks:
+  - name: extract
+    input: {day: \"{{ flow.input.day }}\"}
+  - name: transform
+    depends_on: [extract]
+    for_each: \"{{ tasks.extract.output.files }}\"
+    input: {file: \"{{ item }}\", position: \"{{ index }}\"}
+  - name: load
+    depends_on: [transform]
+    input: {rows: \"{{ tasks.transform.outputs }}\", day: \"day {{ flow.input.day }}\"}
+";
+        let flow = parse(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let input = |i: usize| flow.tasks[i].input.clone().unwrap_or_default();
+        let flow_input = json!({"day": "2026-11-29"});
+        let extract = render(&input(0), &json!({"flow": {"input": flow_input}}));
+        assert_eq!(extract, Ok(json!({"day": "2026-11-29"})));
+        let upstream = json!({"flow": {"input": flow_input},
+            "tasks": {"extract": {"output": {"files": ["a.csv", "b.csv"]}}}});
+        let items = render(
+            &json!(flow.tasks[1].for_each.clone().unwrap_or_default()),
+            &upstream,
+        );
+        assert_eq!(items, Ok(json!(["a.csv", "b.csv"])));
+        let second = render(
+            &input(1),
+            &json!({"flow": {"input": flow_input}, "item": "b.csv", "index": 1}),
+        );
+        assert_eq!(second, Ok(json!({"file": "b.csv", "position": 1})));
+        let load = render(
+            &input(2),
+            &json!({"flow": {"input": flow_input},
+                "tasks": {"transform": {"outputs": [{"rows": 1}, {"rows": 2}]}}}),
+        );
+        assert_eq!(
+            load,
+            Ok(json!({"rows": [{"rows": 1}, {"rows": 2}], "day": "day 2026-11-29"}))
+        );
+    }
+
     #[test]
     fn an_undefined_name_is_an_error_never_a_null() {
         let context = json!({"flow": {"input": {}}, "tasks": {"a": {"output": {"x": 1}}}});
