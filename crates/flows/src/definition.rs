@@ -9,6 +9,10 @@ use crate::{graph, schema, template};
 
 /// The longest run a definition may give a task, in seconds (a week).
 pub const MAX_TIMEOUT_SECONDS: u64 = 604_800;
+/// The most tasks a flow may have.
+pub const MAX_TASKS: usize = 2_000;
+/// The most errors one answer lists; the last one says how many more.
+pub const MAX_ERRORS: usize = 200;
 
 /// A flow definition, as uploaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +72,24 @@ pub fn parse(text: &str) -> Result<FlowDefinition, Vec<DefinitionError>> {
         located: &located,
         errors: Vec::new(),
     };
+    // Read as far as it goes: the graph, templates and schema of what was
+    // read are checked even when other parts are wrong.
     let definition = reader.flow();
     let mut errors = reader.errors;
     if let Some(definition) = &definition {
         errors.extend(graph::check(&definition.tasks, &located));
         errors.extend(template::check(definition, &located));
         errors.extend(schema::check(definition, &located));
+    }
+    if errors.len() > MAX_ERRORS {
+        let more = errors.len() - (MAX_ERRORS - 1);
+        errors.truncate(MAX_ERRORS - 1);
+        errors.push(DefinitionError::new(
+            ErrorCode::TooManyErrors,
+            "",
+            None,
+            format!("and {more} more errors"),
+        ));
     }
     match definition {
         Some(definition) if errors.is_empty() => Ok(definition),
@@ -125,21 +141,26 @@ impl Reader<'_> {
             }
         };
         let tasks = match fields.get("tasks") {
-            Some(Value::Array(items)) if !items.is_empty() => {
-                let tasks: Vec<Option<TaskDefinition>> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| self.task(item, &format!("/tasks/{i}")))
-                    .collect();
-                tasks.into_iter().collect::<Option<Vec<_>>>()
+            Some(Value::Array(items)) if items.len() > MAX_TASKS => {
+                self.error(
+                    ErrorCode::WrongType,
+                    "/tasks",
+                    format!("a flow has at most {MAX_TASKS} tasks"),
+                );
+                Vec::new()
             }
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| self.task(item, &format!("/tasks/{i}")))
+                .collect(),
             Some(Value::Array(_)) => {
                 self.error(
                     ErrorCode::WrongType,
                     "/tasks",
                     "a flow needs at least one task",
                 );
-                None
+                Vec::new()
             }
             Some(_) => {
                 self.error(
@@ -147,31 +168,36 @@ impl Reader<'_> {
                     "/tasks",
                     "tasks must be a list of tasks",
                 );
-                None
+                Vec::new()
             }
             None => {
                 self.error(ErrorCode::MissingField, "", "a flow needs `tasks`");
-                None
+                Vec::new()
             }
         };
         Some(FlowDefinition {
-            name: name?,
+            name: name.unwrap_or_default(),
             description,
             input_schema,
-            defaults: defaults?,
-            tasks: tasks?,
+            defaults: defaults.unwrap_or_default(),
+            tasks,
         })
     }
 
-    fn task(&mut self, value: &Value, pointer: &str) -> Option<TaskDefinition> {
-        let fields = self.object(value, pointer, TASK_FIELDS)?;
-        let name = self.required_string(&fields, pointer, "name");
+    /// A task as far as it reads (a name it lacks is empty; its errors are
+    /// recorded), so that the checks of the others still run.
+    fn task(&mut self, value: &Value, pointer: &str) -> TaskDefinition {
+        let fields = self.object(value, pointer, TASK_FIELDS);
+        let name = fields
+            .as_ref()
+            .and_then(|map| self.required_string(map, pointer, "name"));
+        let fields = fields.unwrap_or_default();
         let depends_on = match fields.get("depends_on") {
-            None | Some(Value::Null) => Some(Vec::new()),
+            None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| match item {
+                .filter_map(|(i, item)| match item {
                     Value::String(name) => Some(name.clone()),
                     _ => {
                         self.error(
@@ -182,8 +208,6 @@ impl Reader<'_> {
                         None
                     }
                 })
-                .collect::<Vec<_>>()
-                .into_iter()
                 .collect(),
             Some(_) => {
                 self.error(
@@ -191,7 +215,7 @@ impl Reader<'_> {
                     &pointer_step(pointer, "depends_on"),
                     "depends_on must be a list of task names",
                 );
-                None
+                Vec::new()
             }
         };
         let for_each = self.optional_string(&fields, pointer, "for_each");
@@ -199,15 +223,15 @@ impl Reader<'_> {
         let retry = self.optional_object(&fields, pointer, "retry");
         let timeout_seconds = self.timeout(&fields, pointer);
         let priority = self.priority(&fields, pointer);
-        Some(TaskDefinition {
-            name: name?,
-            depends_on: depends_on?,
+        TaskDefinition {
+            name: name.unwrap_or_default(),
+            depends_on,
             for_each,
             input,
             retry,
             timeout_seconds,
             priority,
-        })
+        }
     }
 
     /// `value` as an object whose fields are all `known`; each unknown one
@@ -444,6 +468,69 @@ tasks:
             errors[1].message.ends_with("a → b → a"),
             "{}",
             errors[1].message
+        );
+    }
+
+    #[test]
+    fn one_wrong_part_hides_no_check_of_the_others() {
+        let text = "\
+name: 7
+input_schema: {type: 12}
+defaults: []
+tasks:
+  - 5
+  - depends_on: [3]
+  - name: a
+    depends_on: [b]
+  - name: b
+    depends_on: [a]
+";
+        let errors = parse(text).err().unwrap_or_default();
+        let mut got: Vec<(ErrorCode, &str)> = errors
+            .iter()
+            .map(|e| (e.code, e.pointer.as_str()))
+            .collect();
+        got.sort_by_key(|e| e.1);
+        assert_eq!(
+            got,
+            [
+                (ErrorCode::WrongType, "/defaults"),
+                (ErrorCode::InvalidSchema, "/input_schema/type"),
+                (ErrorCode::WrongType, "/name"),
+                (ErrorCode::WrongType, "/tasks/0"),
+                (ErrorCode::MissingField, "/tasks/1"),
+                (ErrorCode::WrongType, "/tasks/1/depends_on/0"),
+                (ErrorCode::Cycle, "/tasks/2/depends_on"),
+            ],
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn the_tasks_and_the_errors_listed_are_bounded() {
+        let many: String = (0..=MAX_TASKS)
+            .map(|i| format!("  - name: t{i}\n"))
+            .collect();
+        let errors = parse(&format!("name: f\ntasks:\n{many}"))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.code, e.pointer.as_str()))
+                .collect::<Vec<_>>(),
+            [(ErrorCode::WrongType, "/tasks")]
+        );
+        let unknown: String = (0..300)
+            .map(|i| format!("  - name: t{i}\n    x: 1\n"))
+            .collect();
+        let errors = parse(&format!("name: f\ntasks:\n{unknown}"))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(errors.len(), MAX_ERRORS);
+        assert_eq!(
+            errors.last().map(|e| (e.code, e.message.as_str())),
+            Some((ErrorCode::TooManyErrors, "and 101 more errors"))
         );
     }
 

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     NotUpstream,
     /// `input_schema` is not a usable JSON Schema.
     InvalidSchema,
+    /// The last of a list cut short: how many more errors there are.
+    TooManyErrors,
 }
 
 /// One error: what, where (a JSON pointer into the definition, and the

@@ -11,7 +11,8 @@ use crate::source::Located;
 pub fn check(tasks: &[TaskDefinition], located: &Located) -> Vec<DefinitionError> {
     let mut errors = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
-    for (i, task) in tasks.iter().enumerate() {
+    // A task without a name (an error already) is in no one's way.
+    for (i, task) in tasks.iter().enumerate().filter(|(_, t)| !t.name.is_empty()) {
         if let Some(first) = index.get(task.name.as_str()) {
             let pointer = format!("/tasks/{i}/name");
             errors.push(DefinitionError::new(

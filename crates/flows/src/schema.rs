@@ -121,14 +121,27 @@ tasks:
     }
 
     #[test]
-    fn a_remote_reference_is_refused_not_fetched() {
-        let text = "name: f\ninput_schema: {$ref: \"http://127.0.0.1:9/schema.json\"}\ntasks:\n  - name: a\n";
-        let errors = parse(text).err().unwrap_or_default();
-        assert_eq!(
-            errors.iter().map(|e| e.code).collect::<Vec<_>>(),
-            [ErrorCode::InvalidSchema],
-            "{errors:#?}"
-        );
+    fn a_remote_reference_is_refused_not_fetched() -> std::io::Result<()> {
+        // A listener the schema points at: nothing may connect to it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}/schema.json", listener.local_addr()?);
+        for schema in [
+            format!("{{$ref: \"{url}\"}}"),
+            format!("{{$schema: \"{url}\"}}"),
+        ] {
+            let text = format!("name: f\ninput_schema: {schema}\ntasks:\n  - name: a\n");
+            let errors = parse(&text).err().unwrap_or_default();
+            assert_eq!(
+                errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+                [ErrorCode::InvalidSchema],
+                "{errors:#?}"
+            );
+        }
+        match listener.accept() {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            other => panic!("the schema's URL was fetched: {other:?}"),
+        }
     }
 
     #[test]

@@ -65,9 +65,51 @@ pub fn pointer_step(parent: &str, step: &str) -> String {
     format!("{parent}/{}", step.replace('~', "~0").replace('/', "~1"))
 }
 
+/// The deepest nesting of lists and mappings a definition may have.
+pub const MAX_DEPTH: usize = 32;
+
+/// Reads the text's events once before any tree is built, refusing what
+/// would make building it costly: aliases (each one copies its anchor's
+/// whole tree: a few hundred bytes can stand for a billion nodes) and
+/// nesting deeper than [`MAX_DEPTH`]. A syntax error is left to the loader.
+fn screen(text: &str) -> Result<(), DefinitionError> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0_usize;
+    for event in Parser::new_from_str(text) {
+        let Ok((event, span)) = event else {
+            return Ok(());
+        };
+        match event {
+            Event::Alias(_) => {
+                return Err(DefinitionError::new(
+                    ErrorCode::Syntax,
+                    "",
+                    Some(Location::of(&span.start)),
+                    "aliases (*name) are not supported in a flow definition: write the value out",
+                ))
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(DefinitionError::new(
+                        ErrorCode::Syntax,
+                        "",
+                        Some(Location::of(&span.start)),
+                        format!("nested more than {MAX_DEPTH} levels deep"),
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses `text`: one document, every node converted; a syntax error, or
 /// nodes that JSON cannot hold, are the errors (all of them, located).
 pub fn parse(text: &str) -> Result<Located, Vec<DefinitionError>> {
+    screen(text).map_err(|error| vec![error])?;
     let documents = MarkedYamlOwned::load_from_str(text).map_err(|error| {
         vec![DefinitionError::new(
             ErrorCode::Syntax,
@@ -183,6 +225,16 @@ fn convert_data(
                     continue;
                 };
                 let inner = pointer_step(pointer, &name);
+                if map.contains_key(&name) {
+                    // `1:` and `"1":` are one key in JSON.
+                    errors.push(DefinitionError::new(
+                        ErrorCode::WrongType,
+                        &inner,
+                        Some(Location::of(&key.span.start)),
+                        format!("the key `{name}` a second time"),
+                    ));
+                    continue;
+                }
                 located
                     .keys
                     .insert(inner.clone(), Location::of(&key.span.start));
@@ -298,5 +350,61 @@ mod tests {
         );
         let errors = parse("x: .nan\n").err().unwrap_or_default();
         assert_eq!(errors.first().map(|e| e.pointer.as_str()), Some("/x"));
+    }
+
+    #[test]
+    fn aliases_and_deep_nesting_are_refused_before_any_tree_is_built() {
+        // Nine levels of ten aliases each would be a billion nodes.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+            bomb.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+        }
+        let errors = parse(&bomb).err().unwrap_or_default();
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.code, e.location))
+                .collect::<Vec<_>>(),
+            [(
+                ErrorCode::Syntax,
+                Some(Location {
+                    line: 2,
+                    column: 10
+                })
+            )],
+            "{errors:?}"
+        );
+        let deep = format!("{}x\n", "- ".repeat(100_000));
+        let errors = parse(&deep).err().unwrap_or_default();
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.code, e.location))
+                .collect::<Vec<_>>(),
+            [(
+                ErrorCode::Syntax,
+                Some(Location {
+                    line: 1,
+                    column: 65
+                })
+            )],
+            "{errors:?}"
+        );
+        let fine = format!("{}x\n", "- ".repeat(MAX_DEPTH));
+        assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn keys_that_are_one_in_json_are_refused() {
+        let errors = parse("a:\n  1: x\n  \"1\": y\n").err().unwrap_or_default();
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.pointer.as_str(), e.location))
+                .collect::<Vec<_>>(),
+            [("/a/1", Some(Location { line: 3, column: 3 }))],
+            "{errors:?}"
+        );
     }
 }

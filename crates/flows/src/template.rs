@@ -1,12 +1,17 @@
 //! Input templates (minijinja): checked at upload — syntax, and every name
-//! they use: `flow.…`, `tasks.NAME.…` of a task upstream of the one that
-//! uses it, `item` and `index` in a task with `for_each` — and rendered when
-//! a task is created. A string that is exactly one `{{ … }}` renders to the
+//! they use: `flow.input…`, `tasks.NAME.output…` (`.outputs…` of a
+//! `for_each` task) of a task upstream of the one that uses it, `item` and
+//! `index` in a task with `for_each` — and rendered when a task is created.
+//!
+//! Only `{{ path }}` expressions are accepted: a dotted path with `[n]`
+//! indexes, no statements, operators, literals or filters, and at most
+//! [`MAX_TEMPLATE_CHARS`] a string. A tenant's template then costs what
+//! reading its data costs, never a loop or an allocation of its choosing. A string that is exactly one `{{ … }}` renders to the
 //! value of its expression with its JSON type (a number stays a number, a
 //! list a list); text around it makes a string. A name that does not
 //! resolve is an error, never a silent null.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use minijinja::{Environment, UndefinedBehavior, Value as TemplateValue};
 use serde_json::{Number, Value};
@@ -15,9 +20,8 @@ use crate::definition::{FlowDefinition, TaskDefinition};
 use crate::error::{DefinitionError, ErrorCode};
 use crate::source::{pointer_step, Located};
 
-/// The functions minijinja offers as globals: names a template may use
-/// that are not data.
-const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug"];
+/// The longest template string, in characters.
+pub const MAX_TEMPLATE_CHARS: usize = 4096;
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -30,6 +34,69 @@ fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
+/// Why `text` is not in the accepted subset: statements or comments, an
+/// expression that is not a path, or too long.
+fn outside_subset(text: &str) -> Option<String> {
+    if text.chars().count() > MAX_TEMPLATE_CHARS {
+        return Some(format!(
+            "a template is at most {MAX_TEMPLATE_CHARS} characters"
+        ));
+    }
+    if text.contains("{%") || text.contains("{#") {
+        return Some(
+            "only {{ … }} expressions are supported, no {% … %} statements or {# … #} comments"
+                .to_owned(),
+        );
+    }
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Some("a {{ is not closed by }}".to_owned());
+        };
+        let inner = after[..end].trim();
+        if !is_path(inner) {
+            return Some(format!(
+                "`{{{{ {inner} }}}}`: an expression is a path such as tasks.NAME.output.field or item[0] \
+                 (names of letters, digits and _; no operators, literals, filters or whitespace control)"
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    None
+}
+
+/// `name(.name | [digits])*`, a name being `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_path(text: &str) -> bool {
+    fn name(s: &str) -> Option<&str> {
+        let end = s
+            .char_indices()
+            .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+            .map_or(s.len(), |(i, _)| i);
+        (end > 0).then(|| &s[end..])
+    }
+    let Some(mut rest) = name(text) else {
+        return false;
+    };
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            match name(after) {
+                Some(next) => rest = next,
+                None => return false,
+            }
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let digits = after.chars().take_while(char::is_ascii_digit).count();
+            match after[digits..].strip_prefix(']') {
+                Some(next) if digits > 0 => rest = next,
+                _ => return false,
+            }
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
 /// The expression of a string that is exactly one `{{ … }}`.
 fn sole_expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -39,14 +106,13 @@ fn sole_expression(text: &str) -> Option<&str> {
 /// Every template error of `flow`'s tasks, located.
 pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
     let env = environment();
-    let upstream = upstream_of(&flow.tasks);
-    let names: HashSet<&str> = flow.tasks.iter().map(|t| t.name.as_str()).collect();
+    let tasks: HashMap<&str, &TaskDefinition> =
+        flow.tasks.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut errors = Vec::new();
     for (i, task) in flow.tasks.iter().enumerate() {
         let scope = Scope {
             task,
-            upstream: &upstream[i],
-            names: &names,
+            tasks: &tasks,
         };
         if let Some(for_each) = &task.for_each {
             let pointer = format!("/tasks/{i}/for_each");
@@ -71,8 +137,7 @@ pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
 
 struct Scope<'a> {
     task: &'a TaskDefinition,
-    upstream: &'a BTreeSet<String>,
-    names: &'a HashSet<&'a str>,
+    tasks: &'a HashMap<&'a str, &'a TaskDefinition>,
 }
 
 impl Scope<'_> {
@@ -118,6 +183,15 @@ impl Scope<'_> {
             return;
         }
         let at = located.value_at(pointer);
+        if let Some(problem) = outside_subset(text) {
+            errors.push(DefinitionError::new(
+                ErrorCode::TemplateSyntax,
+                pointer,
+                at,
+                problem,
+            ));
+            return;
+        }
         let used = match env.template_from_str(text) {
             Ok(template) => template.undeclared_variables(true),
             Err(error) => {
@@ -148,61 +222,63 @@ impl Scope<'_> {
 
     /// Why `name` (dotted, as minijinja reports it) may not be used here.
     fn refuse(&self, name: &str, loop_names: bool) -> Option<(ErrorCode, String)> {
+        let unknown = |message: String| Some((ErrorCode::UnknownReference, message));
         let mut parts = name.split('.');
         let root = parts.next().unwrap_or_default();
         match root {
-            "flow" => None,
-            "tasks" => match parts.next() {
-                None => Some((
-                    ErrorCode::UnknownReference,
-                    "name the task: tasks.NAME.output (or .outputs of a for_each task)".to_owned(),
-                )),
-                Some(task) if !self.names.contains(task) => Some((
-                    ErrorCode::UnknownReference,
-                    format!("`{name}`: `{task}` is no task of this flow"),
-                )),
-                Some(task) if !self.upstream.contains(task) => Some((
-                    ErrorCode::NotUpstream,
-                    format!(
-                        "`{name}`: `{task}` is not upstream of `{}` (add it to depends_on, directly or through another task)",
-                        self.task.name
-                    ),
-                )),
-                Some(_) => None,
+            "flow" => match parts.next() {
+                Some("input") => None,
+                _ => unknown(format!("`{name}`: a flow's templates see flow.input")),
             },
+            "tasks" => {
+                let Some(task) = parts.next() else {
+                    return unknown("name the task: tasks.NAME.output (.outputs of a for_each task)".to_owned());
+                };
+                let Some(referred) = self.tasks.get(task) else {
+                    return unknown(format!("`{name}`: `{task}` is no task of this flow"));
+                };
+                let field = if referred.for_each.is_some() { "outputs" } else { "output" };
+                if parts.next() != Some(field) {
+                    return unknown(format!("`{name}`: use tasks.{task}.{field}"));
+                }
+                if !self.is_upstream(task) {
+                    return Some((
+                        ErrorCode::NotUpstream,
+                        format!(
+                            "`{name}`: `{task}` is not upstream of `{}` (add it to depends_on, directly or through another task)",
+                            self.task.name
+                        ),
+                    ));
+                }
+                None
+            }
             "item" | "index" if loop_names => None,
-            "item" | "index" => Some((
-                ErrorCode::UnknownReference,
-                format!("`{root}` exists only in the input of a task with for_each"),
+            "item" | "index" => unknown(format!(
+                "`{root}` exists only in the input of a task with for_each"
             )),
-            other if GLOBALS.contains(&other) => None,
-            other => Some((
-                ErrorCode::UnknownReference,
-                format!("unknown name `{other}`: templates see flow, tasks, and item and index in a for_each task"),
+            other => unknown(format!(
+                "unknown name `{other}`: templates see flow.input, tasks, and item and index in a for_each task"
             )),
         }
     }
-}
 
-/// For each task, the names of every task upstream of it (transitively).
-fn upstream_of(tasks: &[TaskDefinition]) -> Vec<BTreeSet<String>> {
-    let index: HashMap<&str, &TaskDefinition> =
-        tasks.iter().map(|t| (t.name.as_str(), t)).collect();
-    tasks
-        .iter()
-        .map(|task| {
-            let mut seen = BTreeSet::new();
-            let mut todo: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
-            while let Some(name) = todo.pop() {
-                if seen.insert(name.to_owned()) {
-                    if let Some(up) = index.get(name) {
-                        todo.extend(up.depends_on.iter().map(String::as_str));
-                    }
+    /// Whether `name` is upstream of this scope's task (through
+    /// `depends_on`, transitively).
+    fn is_upstream(&self, name: &str) -> bool {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut todo: Vec<&str> = self.task.depends_on.iter().map(String::as_str).collect();
+        while let Some(next) = todo.pop() {
+            if next == name {
+                return true;
+            }
+            if seen.insert(next) {
+                if let Some(up) = self.tasks.get(next) {
+                    todo.extend(up.depends_on.iter().map(String::as_str));
                 }
             }
-            seen
-        })
-        .collect()
+        }
+        false
+    }
 }
 
 /// Why a template could not be rendered.
@@ -358,6 +434,57 @@ tasks:
         let mut expected_sorted = expected;
         expected_sorted.sort_by(|a, b| a.1.cmp(&b.1));
         assert_eq!(got_sorted, expected_sorted, "{got:#?}");
+    }
+
+    #[test]
+    fn only_paths_are_accepted_and_references_name_what_exists() {
+        let refused = [
+            "{% for i in range(9) %}x{% endfor %}",
+            "{# note #}",
+            "{{ flow.input.s | indent(1000000000000) }}",
+            "{{- flow.input.day -}}",
+            "{{ flow.input.a ~ flow.input.b }}",
+            "{{ [flow.input.missing] }}",
+            "{{ debug() }}",
+            "{{ tasks['a'].output }}",
+            "{{ flow.input.day",
+        ];
+        let long = format!("{{{{ flow.input.{} }}}}", "a".repeat(5000));
+        for template in refused.iter().copied().chain([long.as_str()]) {
+            let text = format!(
+                "name: f\ntasks:\n  - name: a\n  - name: b\n    depends_on: [a]\n    input: {{v: {}}}\n",
+                serde_json::to_string(template).unwrap_or_default()
+            );
+            let got = errors(&text);
+            assert_eq!(
+                got.iter().map(|e| (e.0, e.1.as_str())).collect::<Vec<_>>(),
+                [(ErrorCode::TemplateSyntax, "/tasks/1/input/v")],
+                "{template}"
+            );
+        }
+        let text = "\
+name: f
+tasks:
+  - name: a
+    for_each: \"{{ flow.input.list }}\"
+  - name: b
+    depends_on: [a]
+    input:
+      fine: \"{{ tasks.a.outputs[0].x }} {{ flow.input.list[2] }}\"
+      typo: \"{{ flow.inptu.x }}\"
+      bare: \"{{ tasks.a }}\"
+      field: \"{{ tasks.a.output }}\"
+";
+        let got = errors(text);
+        assert_eq!(
+            got.iter().map(|e| (e.0, e.1.as_str())).collect::<Vec<_>>(),
+            [
+                (ErrorCode::UnknownReference, "/tasks/1/input/bare"),
+                (ErrorCode::UnknownReference, "/tasks/1/input/field"),
+                (ErrorCode::UnknownReference, "/tasks/1/input/typo"),
+            ],
+            "{got:#?}"
+        );
     }
 
     #[test]
