@@ -363,6 +363,7 @@ impl Reader<'_> {
 mod tests {
     use super::*;
     use crate::source::Location;
+    use crate::test_support::{assert_placed, at};
 
     const EXAMPLE: &str = "\
 name: nightly-etl
@@ -415,15 +416,9 @@ tasks:
   - name: b
     priority: high
 ";
-        let errors = parse(text).err().unwrap_or_default();
-        let got: Vec<(ErrorCode, &str, Option<Location>)> = errors
-            .iter()
-            .map(|e| (e.code, e.pointer.as_str(), e.location))
-            .collect();
-        let at = |line, column| Some(Location { line, column });
-        assert_eq!(
-            got,
-            [
+        assert_placed(
+            text,
+            &[
                 (ErrorCode::UnknownField, "/colour", at(2, 1)),
                 (ErrorCode::WrongType, "/name", at(1, 7)),
                 (ErrorCode::UnknownField, "/tasks/0/retries", at(5, 5)),
@@ -432,7 +427,6 @@ tasks:
                 (ErrorCode::WrongType, "/tasks/1/depends_on", at(7, 17)),
                 (ErrorCode::WrongType, "/tasks/2/priority", at(9, 15)),
             ],
-            "{errors:#?}"
         );
     }
 
@@ -449,21 +443,15 @@ tasks:
     input: {x: \"{{ tasks.c.output }}\"}
     retries: 3
 ";
-        let errors = parse(text).err().unwrap_or_default();
-        let got: Vec<(ErrorCode, &str, Option<Location>)> = errors
-            .iter()
-            .map(|e| (e.code, e.pointer.as_str(), e.location))
-            .collect();
-        let at = |line, column| Some(Location { line, column });
-        assert_eq!(
-            got,
-            [
+        assert_placed(
+            text,
+            &[
                 (ErrorCode::UnknownField, "/tasks/1/retries", at(8, 5)),
                 (ErrorCode::Cycle, "/tasks/0/depends_on", at(4, 5)),
                 (ErrorCode::UnknownReference, "/tasks/1/input/x", at(7, 16)),
             ],
-            "{errors:#?}"
         );
+        let errors = parse(text).err().unwrap_or_default();
         assert!(
             errors[1].message.ends_with("a → b → a"),
             "{}",

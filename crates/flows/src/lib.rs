@@ -16,5 +16,34 @@ pub mod source;
 pub mod template;
 
 pub use definition::{parse, FlowDefinition, TaskDefaults, TaskDefinition};
+
 pub use error::{DefinitionError, ErrorCode};
 pub use source::Location;
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::{parse, ErrorCode, Location};
+
+    /// The errors of `text`, each as (code, pointer, place).
+    pub fn placed(text: &str) -> Vec<(ErrorCode, String, Option<Location>)> {
+        parse(text)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.code, e.pointer, e.location))
+            .collect()
+    }
+
+    /// Asserts that `text`'s errors are `expected`, in order.
+    pub fn assert_placed(text: &str, expected: &[(ErrorCode, &str, Option<Location>)]) {
+        let got = placed(text);
+        let brief: Vec<(ErrorCode, &str, Option<Location>)> =
+            got.iter().map(|(c, p, l)| (*c, p.as_str(), *l)).collect();
+        assert_eq!(brief, expected, "{got:#?}");
+    }
+
+    /// Line and column, as the errors carry them.
+    pub fn at(line: usize, column: usize) -> Option<Location> {
+        Some(Location { line, column })
+    }
+}

@@ -376,14 +376,7 @@ mod tests {
     use crate::error::ErrorCode;
     use crate::source::Location;
 
-    fn errors(text: &str) -> Vec<(ErrorCode, String, Option<Location>)> {
-        parse(text)
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.code, e.pointer, e.location))
-            .collect()
-    }
+    use crate::test_support::placed as errors;
 
     #[test]
     fn every_name_a_template_uses_is_checked() {
