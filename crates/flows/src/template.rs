@@ -293,7 +293,7 @@ pub struct RenderError {
 /// (`{"flow": {"input": …}, "tasks": {NAME: {"output": …}}, "item": …}`).
 pub fn render(template: &Value, context: &Value) -> Result<Value, RenderError> {
     let env = environment();
-    let context = to_template(context);
+    let context = to_template(context, "")?;
     render_at(&env, template, &context, "")
 }
 
@@ -342,29 +342,49 @@ fn render_at(
 }
 
 /// A JSON value as minijinja's, number by number (serde_json's exact
-/// numbers would otherwise reach minijinja as a private map).
-fn to_template(value: &Value) -> TemplateValue {
-    match value {
+/// numbers would otherwise reach minijinja as a private map); a number
+/// minijinja cannot hold exactly is refused, never rounded or nulled.
+fn to_template(value: &Value, pointer: &str) -> Result<TemplateValue, RenderError> {
+    Ok(match value {
         Value::Null => TemplateValue::from(()),
         Value::Bool(b) => TemplateValue::from(*b),
-        Value::Number(n) => number(n),
+        Value::Number(n) => number(n).ok_or_else(|| RenderError {
+            pointer: pointer.to_owned(),
+            message: format!("the number {n} is beyond what a template can use"),
+        })?,
         Value::String(s) => TemplateValue::from(s.as_str()),
-        Value::Array(items) => items.iter().map(to_template).collect::<TemplateValue>(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(k, item)| to_template(item, &pointer_step(pointer, &k.to_string())))
+            .collect::<Result<TemplateValue, _>>()?,
         Value::Object(map) => map
             .iter()
-            .map(|(k, v)| (k.as_str(), to_template(v)))
+            .map(|(k, v)| Ok((k.as_str(), to_template(v, &pointer_step(pointer, k))?)))
+            .collect::<Result<Vec<_>, RenderError>>()?
+            .into_iter()
             .collect::<TemplateValue>(),
-    }
+    })
 }
 
-fn number(n: &Number) -> TemplateValue {
+/// A whole number that fits 128 bits exactly, or a finite float.
+fn number(n: &Number) -> Option<TemplateValue> {
     if let Some(i) = n.as_i64() {
-        TemplateValue::from(i)
-    } else if let Some(u) = n.as_u64() {
-        TemplateValue::from(u)
-    } else {
-        TemplateValue::from(n.as_f64().unwrap_or(f64::NAN))
+        return Some(TemplateValue::from(i));
     }
+    if let Some(u) = n.as_u64() {
+        return Some(TemplateValue::from(u));
+    }
+    let text = n.to_string();
+    if let Ok(i) = text.parse::<i128>() {
+        return Some(TemplateValue::from(i));
+    }
+    if let Ok(u) = text.parse::<u128>() {
+        return Some(TemplateValue::from(u));
+    }
+    n.as_f64()
+        .filter(|f| f.is_finite() && !text.chars().all(|c| c.is_ascii_digit() || c == '-'))
+        .map(TemplateValue::from)
 }
 
 #[cfg(test)]
@@ -516,6 +536,35 @@ tasks:
                 "nested": [{"i": 0}, 7, null]
             })
         );
+    }
+
+    #[test]
+    fn numbers_pass_exactly_or_not_at_all() {
+        let context: serde_json::Value = serde_json::from_str(
+            r#"{"flow": {"input": {"max": 18446744073709551615, "huge": 170141183460469231731687303715884105727,
+                "neg": -9223372036854775809, "half": 0.5, "beyond": 1e400, "wide": 340282366920938463463374607431768211456}}}"#,
+        )
+        .unwrap_or_default();
+        let keep = |path: &str| render(&json!(format!("{{{{ flow.input.{path} }}}}")), &context);
+        // Every number of the context must be usable, so the context with
+        // an unusable one is refused as a whole, where it stands.
+        assert_eq!(
+            keep("max").err().map(|e| e.pointer),
+            Some("/flow/input/beyond".to_owned())
+        );
+        let mut usable = context.clone();
+        if let Some(input) = usable["flow"]["input"].as_object_mut() {
+            input.remove("beyond");
+            input.remove("wide");
+        }
+        let keep = |path: &str| render(&json!(format!("{{{{ flow.input.{path} }}}}")), &usable);
+        for path in ["max", "huge", "neg", "half"] {
+            assert_eq!(
+                keep(path).map(|v| v.to_string()),
+                Ok(usable["flow"]["input"][path].to_string()),
+                "{path}"
+            );
+        }
     }
 
     /// The worked example of docs/flows.md.
