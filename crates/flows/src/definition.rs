@@ -286,24 +286,37 @@ impl Reader<'_> {
         }
     }
 
+    /// `field` of `map` when it is there and not null, as `take` reads it;
+    /// a value `take` refuses is an error ("must be `what`").
+    fn optional<T>(
+        &mut self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        field: &str,
+        what: &str,
+        take: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
+        let value = map.get(field).filter(|v| !v.is_null())?;
+        let taken = take(value);
+        if taken.is_none() {
+            self.error(
+                ErrorCode::WrongType,
+                &pointer_step(pointer, field),
+                format!("`{field}` must be {what}"),
+            );
+        }
+        taken
+    }
+
     fn optional_string(
         &mut self,
         map: &Map<String, Value>,
         pointer: &str,
         field: &str,
     ) -> Option<String> {
-        match map.get(field) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                self.error(
-                    ErrorCode::WrongType,
-                    &pointer_step(pointer, field),
-                    format!("`{field}` must be a string"),
-                );
-                None
-            }
-        }
+        self.optional(map, pointer, field, "a string", |v| {
+            v.as_str().map(str::to_owned)
+        })
     }
 
     fn optional_object(
@@ -312,50 +325,24 @@ impl Reader<'_> {
         pointer: &str,
         field: &str,
     ) -> Option<Value> {
-        match map.get(field) {
-            None | Some(Value::Null) => None,
-            Some(value @ Value::Object(_)) => Some(value.clone()),
-            Some(_) => {
-                self.error(
-                    ErrorCode::WrongType,
-                    &pointer_step(pointer, field),
-                    format!("`{field}` must be a mapping"),
-                );
-                None
-            }
-        }
+        self.optional(map, pointer, field, "a mapping", |v| {
+            v.is_object().then(|| v.clone())
+        })
     }
 
     fn timeout(&mut self, map: &Map<String, Value>, pointer: &str) -> Option<u32> {
-        let value = map.get("timeout_seconds").filter(|v| !v.is_null())?;
-        match value.as_u64() {
-            Some(n) if (1..=MAX_TIMEOUT_SECONDS).contains(&n) => u32::try_from(n).ok(),
-            _ => {
-                self.error(
-                    ErrorCode::WrongType,
-                    &pointer_step(pointer, "timeout_seconds"),
-                    format!(
-                        "timeout_seconds must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}"
-                    ),
-                );
-                None
-            }
-        }
+        let what = format!("a whole number from 1 to {MAX_TIMEOUT_SECONDS}");
+        self.optional(map, pointer, "timeout_seconds", &what, |v| {
+            v.as_u64()
+                .filter(|n| (1..=MAX_TIMEOUT_SECONDS).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+        })
     }
 
     fn priority(&mut self, map: &Map<String, Value>, pointer: &str) -> Option<i32> {
-        let value = map.get("priority").filter(|v| !v.is_null())?;
-        match value.as_i64().and_then(|n| i32::try_from(n).ok()) {
-            Some(n) => Some(n),
-            None => {
-                self.error(
-                    ErrorCode::WrongType,
-                    &pointer_step(pointer, "priority"),
-                    "priority must be a whole number",
-                );
-                None
-            }
-        }
+        self.optional(map, pointer, "priority", "a whole number", |v| {
+            v.as_i64().and_then(|n| i32::try_from(n).ok())
+        })
     }
 }
 
