@@ -7,8 +7,11 @@
 //! - [`graph`]: duplicate names, unknown dependencies, cycles.
 //! - [`template`]: input templates checked and rendered (minijinja).
 //! - [`schema`]: `input_schema` checked, a run's input validated against it.
+//! - [`engine`]: which tasks of a run are ready, and the input of each of
+//!   their runs (one, or one per `for_each` item).
 
 pub mod definition;
+pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod schema;
