@@ -3,8 +3,11 @@
 //! that cannot be resolved is refused then, not when a run starts); a run's
 //! input validated against it.
 //!
-//! jsonschema is built without its network and file retrievers: a remote
-//! `$ref` is an error, never a request the server makes.
+//! jsonschema is built without its network and file retrievers, and is
+//! used offline besides (a refusing retriever; a `$schema` other than the
+//! drafts it carries is refused before anything would resolve it): a
+//! remote `$ref` is an error, never a request the server makes, even if a
+//! build someday enabled the retrievers.
 
 use serde_json::Value;
 
@@ -23,6 +26,21 @@ pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
             .or_else(|| located.value_at("/input_schema"));
         DefinitionError::new(ErrorCode::InvalidSchema, &pointer, at, message)
     };
+    if let Some(named) = schema.get("$schema") {
+        let known = named
+            .as_str()
+            .map(|uri| uri.trim_end_matches('#').replacen("https://", "http://", 1))
+            .is_some_and(|uri| KNOWN_DRAFTS.contains(&uri.as_str()));
+        if !known {
+            return vec![error(
+                "/input_schema/$schema".to_owned(),
+                format!(
+                    "`$schema` must name one of the drafts {}",
+                    KNOWN_DRAFTS.join(", ")
+                ),
+            )];
+        }
+    }
     let meta = match jsonschema::meta::validator_for(schema) {
         Ok(meta) => meta,
         Err(refused) => {
@@ -44,7 +62,7 @@ pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
     if !errors.is_empty() {
         return errors;
     }
-    match jsonschema::validator_for(schema) {
+    match compile(schema) {
         Ok(_) => Vec::new(),
         Err(refused) => vec![error(
             "/input_schema".to_owned(),
@@ -53,10 +71,25 @@ pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
     }
 }
 
+/// The meta-schemas jsonschema carries (`$schema`, `http:` and without a
+/// trailing `#`).
+const KNOWN_DRAFTS: &[&str] = &[
+    "http://json-schema.org/draft-04/schema",
+    "http://json-schema.org/draft-06/schema",
+    "http://json-schema.org/draft-07/schema",
+    "http://json-schema.org/draft/2019-09/schema",
+    "http://json-schema.org/draft/2020-12/schema",
+];
+
+/// `schema` compiled offline: a reference outside it is an error.
+fn compile(schema: &Value) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    jsonschema::options().offline().build(schema)
+}
+
 /// Why `input` does not match `schema`: one line a mismatch, each with the
 /// JSON pointer of the input's part it is about (none: it matches).
 pub fn mismatches(schema: &Value, input: &Value) -> Vec<(String, String)> {
-    match jsonschema::validator_for(schema) {
+    match compile(schema) {
         Ok(validator) => validator
             .iter_errors(input)
             .map(|e| (e.instance_path().as_str().to_owned(), e.to_string()))
@@ -129,6 +162,7 @@ tasks:
         for schema in [
             format!("{{$ref: \"{url}\"}}"),
             format!("{{$schema: \"{url}\"}}"),
+            format!("{{properties: {{a: {{$ref: \"{url}#/x\"}}}}}}"),
         ] {
             let text = format!("name: f\ninput_schema: {schema}\ntasks:\n  - name: a\n");
             let errors = parse(&text).err().unwrap_or_default();
@@ -141,6 +175,19 @@ tasks:
         match listener.accept() {
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
             other => panic!("the schema's URL was fetched: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_schema_may_name_a_known_draft() {
+        for draft in [
+            "https://json-schema.org/draft/2020-12/schema",
+            "http://json-schema.org/draft-07/schema#",
+        ] {
+            let text = format!(
+                "name: f\ninput_schema: {{$schema: \"{draft}\", type: object}}\ntasks:\n  - name: a\n"
+            );
+            assert!(parse(&text).is_ok(), "{draft}: {:?}", parse(&text).err());
         }
     }
 
