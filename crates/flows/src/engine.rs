@@ -5,11 +5,12 @@
 //! no other. The service asks this in the unit of work of the completion
 //! that made a task ready, and writes what it answers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
 use crate::definition::{FlowDefinition, TaskDefinition};
+use crate::graph;
 use crate::template::{render, RenderError};
 
 /// The most runs one `for_each` may make.
@@ -154,7 +155,7 @@ pub fn context_for(
     flow_input: &Value,
     progress: &BTreeMap<String, Progress>,
 ) -> Value {
-    let upstream = upstream(flow, task);
+    let upstream = graph::upstream(&flow.tasks, task);
     let mut tasks = Map::new();
     for other in flow
         .tasks
@@ -171,20 +172,6 @@ pub fn context_for(
         }
     }
     json!({"flow": {"input": flow_input}, "tasks": tasks})
-}
-
-/// The names of the tasks upstream of `task` (transitively).
-fn upstream<'f>(flow: &'f FlowDefinition, task: &'f TaskDefinition) -> HashSet<&'f str> {
-    let mut seen = HashSet::new();
-    let mut todo: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
-    while let Some(name) = todo.pop() {
-        if seen.insert(name) {
-            if let Some(up) = flow.tasks.iter().find(|t| t.name == name) {
-                todo.extend(up.depends_on.iter().map(String::as_str));
-            }
-        }
-    }
-    seen
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The task graph of a definition: names unique, dependencies known, no
 //! cycle (each one reported once, naming its tasks in order).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::definition::TaskDefinition;
 use crate::error::{DefinitionError, ErrorCode};
@@ -60,6 +60,24 @@ pub fn check(tasks: &[TaskDefinition], located: &Located) -> Vec<DefinitionError
         ));
     }
     errors
+}
+
+/// The names of the tasks upstream of `task` in `tasks` (through
+/// `depends_on`, transitively; a name that is no task is kept, its own
+/// dependencies being none).
+pub fn upstream<'t>(tasks: &'t [TaskDefinition], task: &'t TaskDefinition) -> HashSet<&'t str> {
+    let by_name: HashMap<&str, &TaskDefinition> =
+        tasks.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut seen = HashSet::new();
+    let mut todo: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
+    while let Some(name) = todo.pop() {
+        if seen.insert(name) {
+            if let Some(up) = by_name.get(name) {
+                todo.extend(up.depends_on.iter().map(String::as_str));
+            }
+        }
+    }
+    seen
 }
 
 /// The cycles of the graph, each once: task indices, each depending on the

@@ -18,6 +18,7 @@ use serde_json::{Number, Value};
 
 use crate::definition::{FlowDefinition, TaskDefinition};
 use crate::error::{DefinitionError, ErrorCode};
+use crate::graph;
 use crate::source::{pointer_step, Located};
 
 /// The longest template string, in characters.
@@ -113,6 +114,7 @@ pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
         let scope = Scope {
             task,
             tasks: &tasks,
+            upstream: graph::upstream(&flow.tasks, task),
         };
         if let Some(for_each) = &task.for_each {
             let pointer = format!("/tasks/{i}/for_each");
@@ -138,6 +140,7 @@ pub fn check(flow: &FlowDefinition, located: &Located) -> Vec<DefinitionError> {
 struct Scope<'a> {
     task: &'a TaskDefinition,
     tasks: &'a HashMap<&'a str, &'a TaskDefinition>,
+    upstream: HashSet<&'a str>,
 }
 
 impl Scope<'_> {
@@ -241,7 +244,7 @@ impl Scope<'_> {
                 if parts.next() != Some(field) {
                     return unknown(format!("`{name}`: use tasks.{task}.{field}"));
                 }
-                if !self.is_upstream(task) {
+                if !self.upstream.contains(task) {
                     return Some((
                         ErrorCode::NotUpstream,
                         format!(
@@ -260,24 +263,6 @@ impl Scope<'_> {
                 "unknown name `{other}`: templates see flow.input, tasks, and item and index in a for_each task"
             )),
         }
-    }
-
-    /// Whether `name` is upstream of this scope's task (through
-    /// `depends_on`, transitively).
-    fn is_upstream(&self, name: &str) -> bool {
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut todo: Vec<&str> = self.task.depends_on.iter().map(String::as_str).collect();
-        while let Some(next) = todo.pop() {
-            if next == name {
-                return true;
-            }
-            if seen.insert(next) {
-                if let Some(up) = self.tasks.get(next) {
-                    todo.extend(up.depends_on.iter().map(String::as_str));
-                }
-            }
-        }
-        false
     }
 }
 
