@@ -29,10 +29,12 @@ pub enum ErrorKind {
     RetryNotAllowed,
     LeaseLost,
     LastAdminKey,
+    FlowState,
     PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    InvalidDefinition,
     RequestTimeout,
     Internal,
     Unavailable,
@@ -41,7 +43,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, for the tests of the table.
     #[cfg(test)]
-    const ALL: [ErrorKind; 17] = [
+    const ALL: [ErrorKind; 19] = [
         Self::MalformedRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -52,10 +54,12 @@ impl ErrorKind {
         Self::RetryNotAllowed,
         Self::LeaseLost,
         Self::LastAdminKey,
+        Self::FlowState,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
+        Self::InvalidDefinition,
         Self::RequestTimeout,
         Self::Internal,
         Self::Unavailable,
@@ -91,6 +95,11 @@ impl ErrorKind {
             ),
             LeaseLost => (StatusCode::CONFLICT, "lease_lost", "Lease lost"),
             LastAdminKey => (StatusCode::CONFLICT, "last_admin_key", "Last admin key"),
+            FlowState => (
+                StatusCode::CONFLICT,
+                "invalid_flow_state",
+                "Not possible in the flow execution's state",
+            ),
             PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition_failed",
@@ -110,6 +119,11 @@ impl ErrorKind {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Validation failed",
+            ),
+            InvalidDefinition => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_definition",
+                "Invalid flow definition",
             ),
             RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
@@ -276,6 +290,22 @@ impl ResponseError for ApiError {
     }
 }
 
+/// `input.a[0]` for the JSON pointer `/a/0` into a run's input: field
+/// paths as the rest of the API writes them.
+fn input_field(pointer: &str) -> String {
+    let mut field = "input".to_owned();
+    for step in pointer.split('/').skip(1) {
+        let step = step.replace("~1", "/").replace("~0", "~");
+        if step.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{step}]"));
+        } else {
+            field.push('.');
+            field.push_str(&step);
+        }
+    }
+    field
+}
+
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
@@ -285,6 +315,49 @@ impl From<ServiceError> for ApiError {
                 format!("this operation needs a key with role {required}"),
             ),
             ServiceError::NotFound => Self::not_found(),
+            ServiceError::InvalidDefinition(errors) => {
+                let errors: Vec<FieldError> = errors
+                    .into_iter()
+                    .map(|e| FieldError {
+                        field: e.pointer,
+                        message: e.message,
+                        code: serde_json::to_value(e.code)
+                            .ok()
+                            .and_then(|c| c.as_str().map(str::to_owned)),
+                        line: e.location.map(|l| l.line),
+                        column: e.location.map(|l| l.column),
+                    })
+                    .collect();
+                Self {
+                    detail: format!(
+                        "the flow definition has {} error(s); each is listed with where it is",
+                        errors.len()
+                    ),
+                    errors,
+                    ..Self::new(ErrorKind::InvalidDefinition, "")
+                }
+            }
+            ServiceError::FlowState { detail, .. } => Self::new(ErrorKind::FlowState, detail),
+            ServiceError::InvalidFields(fields) => Self::validation(
+                fields
+                    .into_iter()
+                    .map(|(field, message)| FieldError {
+                        field,
+                        message,
+                        ..FieldError::default()
+                    })
+                    .collect(),
+            ),
+            ServiceError::InputMismatch(mismatches) => Self::validation(
+                mismatches
+                    .into_iter()
+                    .map(|(pointer, message)| FieldError {
+                        field: input_field(&pointer),
+                        message,
+                        ..FieldError::default()
+                    })
+                    .collect(),
+            ),
             // The cause names a database constraint: logged, never shown, so
             // that both stores answer the same.
             ServiceError::Conflict(what) => {
@@ -349,6 +422,7 @@ impl From<ServiceError> for ApiError {
                         latest_execution_index: Some(latest_execution_index),
                         ..Extensions::default()
                     },
+                    RetryRefusal::FlowCancelled => Extensions::default(),
                 };
                 Self {
                     extensions: Box::new(extensions),

@@ -29,10 +29,42 @@ use crate::ApiSettings;
 /// The body of `req` as a canonical JSON value.
 pub(crate) async fn read(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     settings: &ApiSettings,
 ) -> Result<Value, ApiError> {
     check_content_type(req)?;
+    let limit = settings.max_body_bytes;
+    let body = read_bytes(req, payload, settings).await?;
+    let value = parse_strict(&body)
+        .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+    // Written out in full, the numbers may take the body up to the limit.
+    canonicalize(value, limit.saturating_sub(body.len())).map_err(|rejection| match rejection {
+        JsonRejection::TooLarge => ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "the body's numbers, written out in full, would make it larger than the limit of {limit} bytes"
+            ),
+        ),
+        JsonRejection::Invalid(problems) => ApiError::validation(
+            problems
+                .into_iter()
+                .map(|p| FieldError {
+                    field: p.path.trim_start_matches('.').to_owned(),
+                    message: p.message,
+                    ..FieldError::default()
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// The body's bytes, whatever its type: within the size limit and the
+/// body timeout, or the error that says which was broken.
+pub(crate) async fn read_bytes(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    settings: &ApiSettings,
+) -> Result<web::BytesMut, ApiError> {
     let limit = settings.max_body_bytes;
     let declared = req
         .headers()
@@ -69,26 +101,7 @@ pub(crate) async fn read(
             }
         }
     }
-    let value = parse_strict(&body)
-        .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
-    // Written out in full, the numbers may take the body up to the limit.
-    canonicalize(value, limit.saturating_sub(body.len())).map_err(|rejection| match rejection {
-        JsonRejection::TooLarge => ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "the body's numbers, written out in full, would make it larger than the limit of {limit} bytes"
-            ),
-        ),
-        JsonRejection::Invalid(problems) => ApiError::validation(
-            problems
-                .into_iter()
-                .map(|p| FieldError {
-                    field: p.path.trim_start_matches('.').to_owned(),
-                    message: p.message,
-                })
-                .collect(),
-        ),
-    })
+    Ok(body)
 }
 
 /// An optional body: `None` when the request carries none (no

@@ -20,7 +20,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
-use flowexec_service::{Authenticate, ExecutionUseCases, KeyUseCases, Readiness, WorkerUseCases};
+use flowexec_service::{
+    Authenticate, ExecutionUseCases, FlowUseCases, KeyUseCases, Readiness, WorkerUseCases,
+};
 
 pub use shutdown::ShutdownSignal;
 pub use work_signal::WorkSignal;
@@ -60,6 +62,7 @@ impl Default for ApiSettings {
 pub struct ApiServices {
     pub auth: Arc<dyn Authenticate>,
     pub executions: Arc<dyn ExecutionUseCases>,
+    pub flows: Arc<dyn FlowUseCases>,
     pub keys: Arc<dyn KeyUseCases>,
     pub readiness: Arc<dyn Readiness>,
     pub workers: Arc<dyn WorkerUseCases>,
@@ -84,6 +87,7 @@ pub fn build_app(
     App::new()
         .app_data(web::Data::from(services.auth))
         .app_data(web::Data::from(services.executions))
+        .app_data(web::Data::from(services.flows))
         .app_data(web::Data::from(services.keys))
         .app_data(web::Data::from(services.readiness))
         .app_data(web::Data::from(services.workers))

@@ -107,12 +107,14 @@ fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
                 errors.push(FieldError {
                     field: field(at, Some(key)),
                     message: "is not a known field".into(),
+                    ..FieldError::default()
                 });
             }
         }
         ValidationErrorKind::Required { property } => errors.push(FieldError {
             field: field(at, property.as_str()),
             message: "is required".into(),
+            ..FieldError::default()
         }),
         ValidationErrorKind::OneOfNotValid { context } if !context.is_empty() => {
             let refuses_the_type = |branch: &Vec<ValidationError<'_>>| {
@@ -155,6 +157,7 @@ fn describe(error: &ValidationError<'_>, errors: &mut Vec<FieldError>) {
             errors.push(FieldError {
                 field: field(at, None),
                 message,
+                ..FieldError::default()
             });
         }
     }

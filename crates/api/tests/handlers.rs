@@ -32,7 +32,8 @@ async fn get_task_execution_returns_every_field_of_the_seed() {
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    // The seed's fields, and those the worker protocol added.
+    // The seed's fields, those the worker protocol added, and the loop
+    // iteration of flows.
     let mut expected = vec![
         "completed_at",
         "created_at",
@@ -55,6 +56,7 @@ async fn get_task_execution_returns_every_field_of_the_seed() {
         "priority",
         "timeout_seconds",
         "retry",
+        "iteration",
     ];
     expected.sort_unstable();
     assert_eq!(fields, expected);

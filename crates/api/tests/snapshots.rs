@@ -254,6 +254,63 @@ async fn successes() {
 }
 
 #[actix_web::test]
+async fn flows() {
+    let world = World::new();
+    let settings = ApiSettings::default();
+    let put = |key: &str, content_type: &str, body: &str| {
+        TestRequest::put()
+            .uri("/flows/hello")
+            .insert_header(("Authorization", format!("Bearer {key}")))
+            .insert_header(("Content-Type", content_type.to_owned()))
+            .set_payload(body.to_owned())
+    };
+    const HELLO: &str = "name: hello\ninput_schema: {type: object, required: [who]}\ntasks:\n  - name: greet\n    input: {who: \"{{ flow.input.who }}\"}\n  - name: log\n    depends_on: [greet]\n    input: \"{{ tasks.greet.output }}\"\n";
+    let steps = [
+        ("put_flow_201", put(&world.write_key, "application/yaml", HELLO)),
+        ("put_flow_200_unchanged", put(&world.write_key, "application/yaml", HELLO)),
+        (
+            "error_422_invalid_definition",
+            put(
+                &world.write_key,
+                "application/yaml",
+                "name: hello\ncolour: blue\ntasks:\n  - name: a\n    depends_on: [b]\n  - name: b\n    depends_on: [a]\n    input: \"{{ tasks.c.output }}\"\n",
+            ),
+        ),
+        (
+            "error_415_flow_definition",
+            put(&world.write_key, "text/plain", HELLO),
+        ),
+        ("error_403_put_flow_read_key", put(&world.read_key, "application/yaml", HELLO)),
+        ("get_flow_200", get("/flows/hello", &world.read_key)),
+        ("get_flow_version_200", get("/flows/hello/versions/1", &world.read_key)),
+        ("list_flows_200", get("/flows", &world.read_key)),
+        ("error_404_flow_other_org", get("/flows/hello", &world.other_key)),
+        (
+            "post_flow_executions_stored_201",
+            post(&world.write_key).set_json(json!({"flow": "hello", "input": {"who": "world"}})),
+        ),
+        (
+            "error_422_flow_input_schema",
+            post(&world.write_key).set_json(json!({"flow": "hello", "input": {"whom": 1}})),
+        ),
+        (
+            "delete_flow_204",
+            TestRequest::delete()
+                .uri("/flows/hello")
+                .insert_header(("Authorization", format!("Bearer {}", world.write_key))),
+        ),
+        (
+            "error_404_start_deleted_flow",
+            post(&world.write_key).set_json(json!({"flow": "hello"})),
+        ),
+    ];
+    for (name, request) in steps {
+        let text = answer(world.services.clone(), &settings, request).await;
+        snapshot(name, &text);
+    }
+}
+
+#[actix_web::test]
 async fn worker_protocol() {
     let world = World::new();
     let settings = ApiSettings::default();

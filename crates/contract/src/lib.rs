@@ -18,6 +18,7 @@ use flowexec_domain::{
     OrganizationId, OrganizationName, Position, RepoError, Role, TaskExecution, TaskExecutionEvent,
     TaskExecutionFilter, TaskExecutionId, TaskName, TaskStatus, Tenant, TimeRange, Transition,
 };
+use flowexec_domain::{Flow, FlowStatus, FlowVersion};
 use serde_json::{json, Value};
 
 /// Every port a store implements.
@@ -144,6 +145,34 @@ pub fn history<S: Ports>(
         .map(|recorded| recorded.event)
         .collect())
 }
+
+/// A flow execution's attempts as (task, execution index, status), and the
+/// status they give it.
+pub type FlowStatusCase = (
+    u8,
+    &'static [(&'static str, i32, &'static str)],
+    &'static str,
+);
+
+/// Flow executions as the release before stored statuses left them, each
+/// with the status its latest attempts give it: what the upgrade tests of
+/// both stores fill a database with.
+pub const FLOW_STATUS_CASES: [FlowStatusCase; 6] = [
+    (
+        1,
+        &[
+            ("a", 0, "failed"),
+            ("a", 1, "completed"),
+            ("b", 0, "completed"),
+        ],
+        "completed",
+    ),
+    (2, &[("a", 0, "failed"), ("b", 0, "running")], "failed"),
+    (3, &[("a", 0, "deleted")], "queued"),
+    (4, &[("a", 0, "queued"), ("b", 0, "completed")], "running"),
+    (5, &[("a", 0, "queued"), ("b", 0, "queued")], "queued"),
+    (6, &[("a", 0, "stale"), ("b", 0, "completed")], "running"),
+];
 
 /// Defines the cases and `cases()`, their list, from one block, so that no
 /// case can be written without being run.
@@ -1189,6 +1218,140 @@ contract! {
         ensure!(revoked == 1, "{revoked} revocations succeeded");
         let active = store.read(tenant, |tx| tx.api_keys())?.iter().filter(|k| k.is_active_admin()).count();
         ensure!(active == 1);
+        Ok(())
+    }
+
+    /// A flow and its versions read back exactly, in their tenant only;
+    /// a version is stored once; lists skip deleted flows, by name.
+    fn flows_and_their_versions_round_trip_in_their_tenant(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        let name = FlowName::parse("etl")?;
+        let flow = Flow { name: name.clone(), latest_version: 1, created_at: at(1), updated_at: at(1), deleted_at: None };
+        let version = FlowVersion {
+            name: name.clone(),
+            version: 1,
+            source: "name: etl\ntasks: [{name: a}]\n".to_owned(),
+            document: json!({"name": "etl", "tasks": [{"name": "a"}]}),
+            created_by: Actor::Integration,
+            created_at: at(1),
+        };
+        store.in_tenant(tenant, |tx| {
+            tx.save_flow(&flow)?;
+            tx.insert_flow_version(&version)
+        })?;
+        ensure!(store.read(tenant, |tx| tx.flow(&name, false))? == Some(flow.clone()));
+        ensure!(store.in_tenant(tenant, |tx| tx.flow(&name, true))? == Some(flow.clone()));
+        ensure!(store.read(tenant, |tx| tx.flow_version(&name, 1))? == version);
+        ensure!(matches!(store.in_tenant(tenant, |tx| tx.insert_flow_version(&version)), Err(RepoError::Conflict(_))));
+        ensure!(store.read(other, |tx| tx.flow(&name, false))?.is_none(), "another tenant's flow was seen");
+        ensure!(matches!(store.read(other, |tx| tx.flow_version(&name, 1)), Err(RepoError::NotFound)));
+        ensure!(matches!(store.read(tenant, |tx| tx.flow_version(&name, 2)), Err(RepoError::NotFound)));
+
+        // Version 2, then more flows; the list pages by name.
+        let second = FlowVersion { version: 2, created_at: at(2), ..version.clone() };
+        let updated = Flow { latest_version: 2, updated_at: at(2), ..flow.clone() };
+        store.in_tenant(tenant, |tx| {
+            tx.save_flow(&updated)?;
+            tx.insert_flow_version(&second)
+        })?;
+        ensure!(store.read(tenant, |tx| tx.flow(&name, false))? == Some(updated.clone()));
+        for extra in ["b-flow", "a-flow", "z"] {
+            let flow = Flow { name: FlowName::parse(extra)?, ..flow.clone() };
+            store.in_tenant(tenant, |tx| tx.save_flow(&flow))?;
+        }
+        let names = |after: Option<&str>, limit: usize| -> anyhow::Result<Vec<String>> {
+            let after = after.map(FlowName::parse).transpose()?;
+            Ok(store
+                .read(tenant, |tx| tx.list_flows(after.as_ref(), limit))?
+                .into_iter()
+                .map(|f| f.name.to_string())
+                .collect())
+        };
+        ensure!(names(None, 10)? == ["a-flow", "b-flow", "etl", "z"], "{:?}", names(None, 10)?);
+        ensure!(names(Some("b-flow"), 1)? == ["etl"]);
+        ensure!(store.read(other, |tx| tx.list_flows(None, 10))?.is_empty());
+
+        // Deleted: out of lists, still read by name, versions kept.
+        let deleted = Flow { deleted_at: Some(at(3)), updated_at: at(3), ..updated };
+        store.in_tenant(tenant, |tx| tx.save_flow(&deleted))?;
+        ensure!(names(None, 10)? == ["a-flow", "b-flow", "z"]);
+        ensure!(store.read(tenant, |tx| tx.flow(&name, false))? == Some(deleted));
+        ensure!(store.read(tenant, |tx| tx.flow_version(&name, 1))? == version);
+        Ok(())
+    }
+
+    /// A flow execution's status and version are stored; its lock and its
+    /// status change are confined to its tenant.
+    fn a_flow_executions_status_and_version_are_stored(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        let name = FlowName::parse("etl")?;
+        store.in_tenant(tenant, |tx| {
+            tx.save_flow(&Flow { name: name.clone(), latest_version: 1, created_at: at(1), updated_at: at(1), deleted_at: None })?;
+            tx.insert_flow_version(&FlowVersion {
+                name: name.clone(),
+                version: 1,
+                source: "{}".to_owned(),
+                document: json!({}),
+                created_by: Actor::System,
+                created_at: at(1),
+            })
+        })?;
+        let mut creation = NewFlowExecution::new(name, None, vec![NewTask {
+            task_name: TaskName::parse("t")?,
+            input: None,
+            run: RunOptions::default(),
+        }])?
+        .plan(tenant.organization_id(), Actor::System, at(1));
+        creation.flow_execution.flow_version = Some(1);
+        store_creation(&*store, tenant, &creation)?;
+        let id = creation.flow_execution.id;
+        let locked = store.in_tenant(tenant, |tx| tx.lock_flow_execution(id))?;
+        ensure!(locked == creation.flow_execution, "{locked:?}");
+        ensure!(locked.status == FlowStatus::Queued && locked.flow_version == Some(1));
+        store.in_tenant(tenant, |tx| tx.set_flow_status(id, FlowStatus::Cancelled, at(5)))?;
+        let read = store.read(tenant, |tx| tx.flow_execution(id))?.flow_execution;
+        ensure!(read.status == FlowStatus::Cancelled && read.updated_at == at(5), "{read:?}");
+        ensure!(matches!(store.in_tenant(other, |tx| tx.lock_flow_execution(id)), Err(RepoError::NotFound)));
+        ensure!(matches!(store.in_tenant(other, |tx| tx.set_flow_status(id, FlowStatus::Failed, at(6))), Err(RepoError::NotFound)));
+        ensure!(store.read(tenant, |tx| tx.flow_execution(id))?.flow_execution.status == FlowStatus::Cancelled);
+        Ok(())
+    }
+
+    /// Runs of a for_each task keep their iteration; the latest attempt is
+    /// the latest of each iteration.
+    fn iterations_are_stored_and_latest_attempts_are_per_iteration(store) {
+        let tenant = organization(&*store, "a")?;
+        let created = flow(&*store, tenant, &["each"])?;
+        let first = &created.task_executions[0];
+        // The flow's task as iteration 0; iteration 1 at index 1; a retry
+        // of iteration 0 at index 2.
+        let run = |index: i32, iteration: i32| TaskExecution {
+            id: TaskExecutionId::generate(),
+            execution_index: index,
+            iteration: Some(iteration),
+            ..first.clone()
+        };
+        let (one, retry) = (run(1, 1), run(2, 0));
+        store.in_tenant(tenant, |tx| tx.insert_task_executions(&[one.clone(), retry.clone()]))?;
+        ensure!(store.task_execution(tenant, one.id)?.iteration == Some(1));
+        let flow_id = created.flow_execution.id;
+        let name = first.task_name.clone();
+        ensure!(store.read(tenant, |tx| tx.iteration_attempts(flow_id, &name, 0))? == [2]);
+        ensure!(store.read(tenant, |tx| tx.iteration_attempts(flow_id, &name, 1))? == [1]);
+        ensure!(store.read(tenant, |tx| tx.latest_execution_index(flow_id, &name))? == 2);
+        let query = ListQuery {
+            filter: TaskExecutionFilter { flow_execution_id: Some(flow_id), attempts: Attempts::Latest, ..TaskExecutionFilter::default() },
+            order: Order::OldestFirst,
+            after: None,
+            limit: 10,
+        };
+        let mut latest: Vec<i32> = store.read(tenant, |tx| tx.list_task_executions(&query))?.iter().map(|t| t.execution_index).collect();
+        latest.sort_unstable();
+        // Index 0 (no iteration) is its own run; 1 and 2 are the latest of
+        // iterations 1 and 0.
+        ensure!(latest == [0, 1, 2], "{latest:?}");
         Ok(())
     }
 

@@ -198,20 +198,52 @@ pub fn next_attempt(
     at: DateTime<Utc>,
     draw: f64,
 ) -> Option<(TaskExecution, TaskExecutionEvent)> {
-    let attempt = u32::try_from(failed.execution_index)
-        .ok()?
-        .saturating_add(1);
+    next_attempt_numbered(failed, Numbering::after(failed), policy, actor, at, draw)
+}
+
+/// Where a new attempt stands: how many attempts its run has had (the
+/// task's, or its `for_each` iteration's), and the `execution_index` it
+/// takes (the next of the task's, whose iterations share the numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbering {
+    pub attempts: u32,
+    pub next_index: i32,
+}
+
+impl Numbering {
+    /// After `failed`, the latest attempt of a task that runs once.
+    pub fn after(failed: &TaskExecution) -> Self {
+        let next_index = failed.execution_index.saturating_add(1);
+        Self {
+            attempts: u32::try_from(next_index).unwrap_or(u32::MAX),
+            next_index,
+        }
+    }
+}
+
+/// [`next_attempt`] numbered as `numbering` says: what a failed run of a
+/// `for_each` iteration brings.
+pub fn next_attempt_numbered(
+    failed: &TaskExecution,
+    numbering: Numbering,
+    policy: &RetryPolicy,
+    actor: Actor,
+    at: DateTime<Utc>,
+    draw: f64,
+) -> Option<(TaskExecution, TaskExecutionEvent)> {
+    let attempt = numbering.attempts;
     if !policy.allows_another(attempt) {
         return None;
     }
     let delay = policy.delay(attempt, draw);
     let not_before = Duration::from_std(delay).ok().map(|d| at + d);
-    let next = failed.next_attempt(
+    let mut next = failed.next_attempt(
         failed.input.clone(),
         actor,
         at,
         not_before.filter(|t| *t > at),
     );
+    next.execution_index = numbering.next_index;
     let event = TaskExecutionEvent {
         task_execution_id: next.id,
         from: None,
@@ -264,6 +296,7 @@ mod tests {
             run: RunOptions::default(),
             not_before: None,
             lease: Lease::default(),
+            iteration: None,
         }
     }
 

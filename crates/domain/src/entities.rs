@@ -98,6 +98,9 @@ pub struct TaskExecution {
     /// none: at once.
     pub not_before: Option<DateTime<Utc>>,
     pub lease: Lease,
+    /// A run of a `for_each` task: the position of its item (0-based),
+    /// kept by its retries; none for a task that runs once.
+    pub iteration: Option<i32>,
 }
 
 impl TaskExecution {
@@ -131,6 +134,7 @@ impl TaskExecution {
             run: self.run,
             not_before,
             lease: Lease::default(),
+            iteration: self.iteration,
         }
     }
 }
@@ -141,7 +145,12 @@ pub struct FlowExecution {
     pub id: FlowExecutionId,
     pub organization_id: OrganizationId,
     pub flow_name: FlowName,
+    /// The version of the stored definition it runs; none for a flow
+    /// execution created with its tasks given (ad hoc).
+    pub flow_version: Option<i32>,
     pub input: Option<Value>,
+    /// Stored, and changed in the unit of work that changes its tasks.
+    pub status: FlowStatus,
     pub modified_by: Actor,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -155,8 +164,9 @@ pub struct FlowExecutionDetail {
     pub task_executions: Vec<TaskExecution>,
 }
 
-/// The status of a flow execution, derived from the latest attempt of each
-/// of its tasks (deleted ones left out):
+/// The status of a flow execution. Unless it was cancelled, it follows
+/// from the latest attempt of each of its tasks (of each iteration of a
+/// `for_each` task), deleted ones left out:
 ///
 /// 1. `failed` when one of them failed;
 /// 2. else `completed` when every one completed;
@@ -164,45 +174,44 @@ pub struct FlowExecutionDetail {
 ///    is left;
 /// 4. else `running` (some run, or some are done and others wait, or a
 ///    stale one awaits its rerun).
+///
+/// A run of a stored definition creates each task in the unit of work that
+/// makes it ready, so "every one completed" means every task of the
+/// definition did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowStatus {
     Queued,
     Running,
     Completed,
     Failed,
+    /// Cancelled: nothing more is created; final.
+    Cancelled,
 }
 
-impl FlowExecutionDetail {
-    /// The latest attempt (highest `execution_index`) of each task, by task
-    /// name.
-    pub fn latest_attempts(&self) -> Vec<&TaskExecution> {
-        let mut latest: std::collections::BTreeMap<&str, &TaskExecution> =
-            std::collections::BTreeMap::new();
-        for task in &self.task_executions {
-            let entry = latest.entry(task.task_name.as_str()).or_insert(task);
-            if task.execution_index > entry.execution_index {
-                *entry = task;
-            }
+impl FlowStatus {
+    pub const ALL: [FlowStatus; 5] = [
+        FlowStatus::Queued,
+        FlowStatus::Running,
+        FlowStatus::Completed,
+        FlowStatus::Failed,
+        FlowStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Queued => "queued",
+            FlowStatus::Running => "running",
+            FlowStatus::Completed => "completed",
+            FlowStatus::Failed => "failed",
+            FlowStatus::Cancelled => "cancelled",
         }
-        latest.into_values().collect()
     }
 
-    /// How many latest attempts are in each status (every status named,
-    /// zero included), in life-cycle order.
-    pub fn task_counts(&self) -> Vec<(TaskStatus, usize)> {
-        let latest = self.latest_attempts();
-        TaskStatus::ALL
+    /// The status by the rule above from the statuses of the latest
+    /// attempts (deleted ones are left out here).
+    pub fn of_latest(latest: impl IntoIterator<Item = TaskStatus>) -> FlowStatus {
+        let live: Vec<TaskStatus> = latest
             .into_iter()
-            .map(|status| (status, latest.iter().filter(|t| t.status == status).count()))
-            .collect()
-    }
-
-    /// The flow execution's status, by the rule of [`FlowStatus`].
-    pub fn status(&self) -> FlowStatus {
-        let live: Vec<TaskStatus> = self
-            .latest_attempts()
-            .iter()
-            .map(|t| t.status)
             .filter(|s| *s != TaskStatus::Deleted)
             .collect();
         if live.contains(&TaskStatus::Failed) {
@@ -215,6 +224,66 @@ impl FlowExecutionDetail {
             FlowStatus::Running
         }
     }
+}
+
+impl std::fmt::Display for FlowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FlowStatus {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FlowStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| ParseError::new(format!("unknown flow status {s:?}")))
+    }
+}
+
+impl FlowExecutionDetail {
+    /// The latest attempt (highest `execution_index`) of each task (of
+    /// each iteration of a `for_each` task), by task name then iteration.
+    pub fn latest_attempts(&self) -> Vec<&TaskExecution> {
+        latest_attempts(&self.task_executions)
+    }
+
+    /// How many latest attempts are in each status (every status named,
+    /// zero included), in life-cycle order.
+    pub fn task_counts(&self) -> Vec<(TaskStatus, usize)> {
+        let latest = self.latest_attempts();
+        TaskStatus::ALL
+            .into_iter()
+            .map(|status| (status, latest.iter().filter(|t| t.status == status).count()))
+            .collect()
+    }
+
+    /// The status its tasks give it, by the rule of [`FlowStatus`]
+    /// (`cancelled` stays).
+    pub fn derived_status(&self) -> FlowStatus {
+        if self.flow_execution.status == FlowStatus::Cancelled {
+            return FlowStatus::Cancelled;
+        }
+        FlowStatus::of_latest(self.latest_attempts().iter().map(|t| t.status))
+    }
+}
+
+/// The latest attempt (highest `execution_index`) of each task of `tasks`
+/// (of each iteration of a `for_each` task), by task name then iteration.
+pub fn latest_attempts(tasks: &[TaskExecution]) -> Vec<&TaskExecution> {
+    let mut latest: std::collections::BTreeMap<(&str, Option<i32>), &TaskExecution> =
+        std::collections::BTreeMap::new();
+    for task in tasks {
+        let entry = latest
+            .entry((task.task_name.as_str(), task.iteration))
+            .or_insert(task);
+        if task.execution_index > entry.execution_index {
+            *entry = task;
+        }
+    }
+    latest.into_values().collect()
 }
 
 /// One task to create inside a new flow execution.
@@ -302,7 +371,9 @@ impl NewFlowExecution {
             id: FlowExecutionId::generate(),
             organization_id,
             flow_name: self.flow_name.clone(),
+            flow_version: None,
             input: self.input.clone(),
+            status: FlowStatus::Queued,
             modified_by: actor,
             created_at: at,
             updated_at: at,
@@ -329,6 +400,7 @@ impl NewFlowExecution {
                 run: task.run,
                 not_before: None,
                 lease: Lease::default(),
+                iteration: None,
             })
             .collect();
         let events = task_executions
@@ -661,7 +733,7 @@ mod tests {
             ),
         ];
         for (tasks, expected) in cases {
-            assert_eq!(detail_with(tasks).status(), expected, "{tasks:?}");
+            assert_eq!(detail_with(tasks).derived_status(), expected, "{tasks:?}");
         }
         let counts =
             detail_with(&[("a", 0, Failed), ("a", 1, Queued), ("b", 0, Stale)]).task_counts();

@@ -5,6 +5,7 @@ pub mod claim;
 pub mod clock;
 pub mod entities;
 pub mod error;
+pub mod flows;
 pub mod ids;
 pub mod json;
 pub mod names;
@@ -16,14 +17,16 @@ pub mod status;
 pub mod transition;
 
 pub use access::{Actor, Principal, Role, Tenant};
-pub use claim::{next_attempt, Claim, Heartbeat, Overdue};
+pub use claim::{next_attempt, next_attempt_numbered, Claim, Heartbeat, Numbering, Overdue};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use entities::latest_attempts;
 pub use entities::{
     ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionCreation, FlowExecutionDetail,
     FlowStatus, Lease, NewApiKey, NewFlowExecution, NewTask, Organization, RecordedEvent,
     RunOptions, TaskExecution, TaskExecutionEvent,
 };
 pub use error::{ParseError, RepoError};
+pub use flows::{Flow, FlowGraph, FlowVersion, GraphNode, NodeState, StartFlow};
 pub use ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
 pub use names::{FlowName, OrganizationName, TaskName, WorkerId};
 pub use policy::{Backoff, Jitter, RetryPolicy};

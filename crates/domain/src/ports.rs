@@ -19,13 +19,15 @@ use chrono::{DateTime, Utc};
 use crate::access::Tenant;
 use crate::claim::{Claim, Heartbeat};
 
+use crate::entities::FlowStatus;
 use crate::entities::{
     ApiKeyCredentials, ApiKeyInfo, FlowExecution, FlowExecutionDetail, NewApiKey, Organization,
     RecordedEvent, TaskExecution, TaskExecutionEvent,
 };
 use crate::error::RepoError;
+use crate::flows::{Flow, FlowVersion};
 use crate::ids::{ApiKeyId, FlowExecutionId, OrganizationId, TaskExecutionId};
-use crate::names::TaskName;
+use crate::names::{FlowName, TaskName};
 use crate::query::{CountBy, FlowExecutionFilter, ListQuery, TaskExecutionFilter};
 use crate::transition::{ChangeOutcome, StatusChange};
 
@@ -74,6 +76,15 @@ pub trait TenantTx {
         flow_execution_id: FlowExecutionId,
         task_name: &TaskName,
     ) -> Result<i32, RepoError>;
+
+    /// The `execution_index` of each attempt of one iteration of a
+    /// `for_each` task, ascending (empty: none).
+    fn iteration_attempts(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        task_name: &TaskName,
+        iteration: i32,
+    ) -> Result<Vec<i32>, RepoError>;
 
     /// Whether the flow execution exists in the tenant.
     fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError>;
@@ -174,6 +185,49 @@ pub trait TenantTx {
     /// not yet due (`not_before` after `claim.at`), falls due; `None` when
     /// there is none. What a claim that took nothing may sleep until.
     fn next_due(&mut self, claim: &Claim) -> Result<Option<DateTime<Utc>>, RepoError>;
+
+    /// The flow execution (without its tasks), locked until the unit of
+    /// work ends: the engine's decisions for one run are made one unit at
+    /// a time.
+    ///
+    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
+    fn lock_flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecution, RepoError>;
+
+    /// Stores a flow execution's status, as of `at`.
+    ///
+    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
+    fn set_flow_status(
+        &mut self,
+        id: FlowExecutionId,
+        status: FlowStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// The flow of this name (deleted or not), locked until the unit of
+    /// work ends when `lock`; `None` if the tenant has none.
+    fn flow(&mut self, name: &FlowName, lock: bool) -> Result<Option<Flow>, RepoError>;
+
+    /// Stores a flow as given, inserting or replacing the tenant's flow of
+    /// that name.
+    fn save_flow(&mut self, flow: &Flow) -> Result<(), RepoError>;
+
+    /// Stores a version of a flow (which MUST have been saved).
+    ///
+    /// MUST return [`RepoError::Conflict`] if that version is stored.
+    fn insert_flow_version(&mut self, version: &FlowVersion) -> Result<(), RepoError>;
+
+    /// One version of a flow, whether the flow was deleted or not.
+    ///
+    /// MUST return [`RepoError::NotFound`] if it does not exist in the tenant.
+    fn flow_version(&mut self, name: &FlowName, version: i32) -> Result<FlowVersion, RepoError>;
+
+    /// Up to `limit` flows that are not deleted, by name, strictly after
+    /// `after`.
+    fn list_flows(
+        &mut self,
+        after: Option<&FlowName>,
+        limit: usize,
+    ) -> Result<Vec<Flow>, RepoError>;
 
     /// Extends a lease as one compare-and-set: if `beat.applies_to` the row
     /// (running, held by the worker), writes `beat.applied_to` and answers

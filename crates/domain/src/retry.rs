@@ -37,6 +37,8 @@ pub enum RetryRefusal {
     NotFinished { status: TaskStatus },
     /// A newer attempt of the same task exists.
     Superseded { latest_execution_index: i32 },
+    /// Its flow execution was cancelled: nothing more runs in it.
+    FlowCancelled,
 }
 
 impl fmt::Display for RetryRefusal {
@@ -51,6 +53,10 @@ impl fmt::Display for RetryRefusal {
             } => write!(
                 f,
                 "a newer attempt of this task exists (execution_index {latest_execution_index}); only the latest attempt may be retried"
+            ),
+            Self::FlowCancelled => write!(
+                f,
+                "its flow execution was cancelled; nothing more runs in it"
             ),
         }
     }
@@ -75,6 +81,26 @@ impl RetryRequest {
         actor: Actor,
         at: DateTime<Utc>,
     ) -> Result<Retry, RetryRefusal> {
+        self.plan_numbered(
+            attempt,
+            latest_execution_index,
+            latest_execution_index.saturating_add(1),
+            actor,
+            at,
+        )
+    }
+
+    /// [`plan`](Self::plan) for an attempt of a `for_each` iteration: the
+    /// latest attempt of its iteration is `latest_execution_index`, and the
+    /// new one takes `next_index` (after every attempt of the task).
+    pub fn plan_numbered(
+        &self,
+        attempt: &TaskExecution,
+        latest_execution_index: i32,
+        next_index: i32,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Result<Retry, RetryRefusal> {
         if latest_execution_index > attempt.execution_index {
             return Err(RetryRefusal::Superseded {
                 latest_execution_index,
@@ -85,12 +111,13 @@ impl RetryRequest {
                 status: attempt.status,
             });
         }
-        let task_execution = attempt.next_attempt(
+        let mut task_execution = attempt.next_attempt(
             self.input.clone().unwrap_or_else(|| attempt.input.clone()),
             actor,
             at,
             None,
         );
+        task_execution.execution_index = next_index;
         let event = TaskExecutionEvent {
             task_execution_id: task_execution.id,
             from: None,
@@ -137,6 +164,7 @@ mod tests {
             completed_at: Some(at),
             version: 4,
             lease: crate::Lease::default(),
+            iteration: None,
             not_before: None,
             run: crate::RunOptions::default(),
         }

@@ -305,6 +305,7 @@ mod tests {
             completed_at: None,
             version: 1,
             lease: crate::Lease::default(),
+            iteration: None,
             not_before: None,
             run: crate::RunOptions::default(),
         }

@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{DefinitionError, ErrorCode};
 use crate::source::{self, pointer_step, Located};
-use crate::{graph, schema, template};
+use crate::{graph, run, schema, template};
+use flowexec_domain::entities::MAX_PRIORITY;
+use flowexec_domain::{FlowName, TaskName};
 
 /// The longest run a definition may give a task, in seconds (a week).
 pub const MAX_TIMEOUT_SECONDS: u64 = 604_800;
@@ -67,6 +69,12 @@ const TASK_FIELDS: &[&str] = &[
 /// Reads a definition from its text (YAML or JSON): every error of the
 /// format and of the task graph at once, each located.
 pub fn parse(text: &str) -> Result<FlowDefinition, Vec<DefinitionError>> {
+    parse_located(text).map(|(definition, _)| definition)
+}
+
+/// [`parse`], answering also the text as a located JSON value (what the
+/// definition is stored and compared as).
+pub fn parse_located(text: &str) -> Result<(FlowDefinition, Located), Vec<DefinitionError>> {
     let located = source::parse(text)?;
     let mut reader = Reader {
         located: &located,
@@ -92,7 +100,7 @@ pub fn parse(text: &str) -> Result<FlowDefinition, Vec<DefinitionError>> {
         ));
     }
     match definition {
-        Some(definition) if errors.is_empty() => Ok(definition),
+        Some(definition) if errors.is_empty() => Ok((definition, located)),
         _ => Err(errors),
     }
 }
@@ -116,6 +124,7 @@ impl Reader<'_> {
         let root = self.located.value.clone();
         let fields = self.object(&root, "", FLOW_FIELDS)?;
         let name = self.required_string(&fields, "", "name");
+        let name = self.named(name, "", |n| FlowName::parse(n).map(drop));
         let description = self.optional_string(&fields, "", "description");
         let input_schema = match fields.get("input_schema") {
             None | Some(Value::Null) => None,
@@ -134,7 +143,7 @@ impl Reader<'_> {
             Some(value) => {
                 self.object(value, "/defaults", DEFAULT_FIELDS)
                     .map(|map| TaskDefaults {
-                        retry: self.optional_object(&map, "/defaults", "retry"),
+                        retry: self.retry(&map, "/defaults"),
                         timeout_seconds: self.timeout(&map, "/defaults"),
                         priority: self.priority(&map, "/defaults"),
                     })
@@ -191,6 +200,7 @@ impl Reader<'_> {
         let name = fields
             .as_ref()
             .and_then(|map| self.required_string(map, pointer, "name"));
+        let name = self.named(name, pointer, |n| TaskName::parse(n).map(drop));
         let fields = fields.unwrap_or_default();
         let depends_on = match fields.get("depends_on") {
             None | Some(Value::Null) => Vec::new(),
@@ -220,7 +230,7 @@ impl Reader<'_> {
         };
         let for_each = self.optional_string(&fields, pointer, "for_each");
         let input = fields.get("input").filter(|v| !v.is_null()).cloned();
-        let retry = self.optional_object(&fields, pointer, "retry");
+        let retry = self.retry(&fields, pointer);
         let timeout_seconds = self.timeout(&fields, pointer);
         let priority = self.priority(&fields, pointer);
         TaskDefinition {
@@ -340,9 +350,49 @@ impl Reader<'_> {
     }
 
     fn priority(&mut self, map: &Map<String, Value>, pointer: &str) -> Option<i32> {
-        self.optional(map, pointer, "priority", "a whole number", |v| {
-            v.as_i64().and_then(|n| i32::try_from(n).ok())
+        let what = format!("a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}");
+        self.optional(map, pointer, "priority", &what, |v| {
+            v.as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .filter(|n| (-MAX_PRIORITY..=MAX_PRIORITY).contains(n))
         })
+    }
+
+    /// A `retry` mapping whose policy ([`run::retry_policy`]) holds.
+    fn retry(&mut self, map: &Map<String, Value>, pointer: &str) -> Option<Value> {
+        let value = self.optional_object(map, pointer, "retry")?;
+        match run::retry_policy(&value) {
+            Ok(_) => Some(value),
+            Err(why) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, "retry"),
+                    format!("not a retry policy: {why}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `name` if `valid` takes it; else an error at `pointer`/name.
+    fn named<E: std::fmt::Display>(
+        &mut self,
+        name: Option<String>,
+        pointer: &str,
+        valid: impl Fn(String) -> Result<(), E>,
+    ) -> Option<String> {
+        let name = name?;
+        match valid(name.clone()) {
+            Ok(()) => Some(name),
+            Err(why) => {
+                self.error(
+                    ErrorCode::WrongType,
+                    &pointer_step(pointer, "name"),
+                    why.to_string(),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -413,6 +463,31 @@ tasks:
                 (ErrorCode::MissingField, "/tasks/1", at(7, 5)),
                 (ErrorCode::WrongType, "/tasks/1/depends_on", at(7, 17)),
                 (ErrorCode::WrongType, "/tasks/2/priority", at(9, 15)),
+            ],
+        );
+    }
+
+    #[test]
+    fn names_retry_policies_and_priorities_are_held_to_the_apis_rules() {
+        let text = "\
+name: bad name
+defaults: {retry: {max_attempts: 0}}
+tasks:
+  - name: \"-x\"
+  - name: b
+    retry: {max_attempts: 2, tries: 1}
+    priority: 2000000
+  - name: c
+    retry: {max_attempts: 5}
+";
+        assert_placed(
+            text,
+            &[
+                (ErrorCode::WrongType, "/name", at(1, 7)),
+                (ErrorCode::WrongType, "/defaults/retry", at(2, 20)),
+                (ErrorCode::WrongType, "/tasks/0/name", at(4, 11)),
+                (ErrorCode::WrongType, "/tasks/1/retry", at(6, 13)),
+                (ErrorCode::WrongType, "/tasks/1/priority", at(7, 15)),
             ],
         );
     }

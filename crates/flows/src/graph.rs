@@ -80,6 +80,25 @@ pub fn upstream<'t>(tasks: &'t [TaskDefinition], task: &'t TaskDefinition) -> Ha
     seen
 }
 
+/// `name` and the names of the tasks downstream of it in `tasks` (that
+/// depend on it, transitively).
+pub fn downstream<'t>(tasks: &'t [TaskDefinition], name: &'t str) -> HashSet<&'t str> {
+    let mut seen = HashSet::from([name]);
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for task in tasks {
+            if !seen.contains(task.name.as_str())
+                && task.depends_on.iter().any(|up| seen.contains(up.as_str()))
+            {
+                seen.insert(task.name.as_str());
+                grew = true;
+            }
+        }
+    }
+    seen
+}
+
 /// The cycles of the graph, each once: task indices, each depending on the
 /// next and the last on the first, starting at the one written first.
 fn cycles(tasks: &[TaskDefinition], index: &HashMap<&str, usize>) -> Vec<Vec<usize>> {

@@ -7,6 +7,7 @@
 //! - [`graph`]: duplicate names, unknown dependencies, cycles.
 //! - [`template`]: input templates checked and rendered (minijinja).
 //! - [`schema`]: `input_schema` checked, a run's input validated against it.
+//! - [`run`]: a task's retry policy, time limit and priority.
 //! - [`engine`]: which tasks of a run are ready, and the input of each of
 //!   their runs (one, or one per `for_each` item).
 
@@ -14,14 +15,15 @@ pub mod definition;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod run;
 pub mod schema;
 pub mod source;
 pub mod template;
 
-pub use definition::{parse, FlowDefinition, TaskDefaults, TaskDefinition};
+pub use definition::{parse, parse_located, FlowDefinition, TaskDefaults, TaskDefinition};
 
 pub use error::{DefinitionError, ErrorCode};
-pub use source::Location;
+pub use source::{Located, Location};
 
 #[cfg(test)]
 pub(crate) mod test_support {

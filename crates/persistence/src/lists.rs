@@ -44,6 +44,13 @@ macro_rules! task_filters {
                     .filter(newer.field(te::organization_id).eq(te::organization_id))
                     .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
                     .filter(newer.field(te::task_name).eq(te::task_name))
+                    // The same iteration of a for_each task (or none).
+                    .filter(
+                        newer.field(te::iteration).eq(te::iteration).or(newer
+                            .field(te::iteration)
+                            .is_null()
+                            .and(te::iteration.is_null())),
+                    )
                     .filter(newer.field(te::execution_index).gt(te::execution_index)),
             )));
         }

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use flowexec_domain::{
-    Actor, ApiKeyCredentials, ApiKeyId, ApiKeyInfo, FlowExecution, FlowExecutionId, FlowName,
-    Lease, Organization, OrganizationId, OrganizationName, RecordedEvent, RetryPolicy, Role,
-    RunOptions, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskName, WorkerId,
+    Actor, ApiKeyCredentials, ApiKeyId, ApiKeyInfo, Flow, FlowExecution, FlowExecutionId, FlowName,
+    FlowVersion, Lease, Organization, OrganizationId, OrganizationName, RecordedEvent, RetryPolicy,
+    Role, RunOptions, TaskExecution, TaskExecutionEvent, TaskExecutionId, TaskName, WorkerId,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::error::corrupt;
 #[cfg(feature = "postgres")]
 use crate::postgres::schema::{
-    flow_executions, organizations, task_execution_events, task_executions,
+    flow_executions, flow_versions, flows, organizations, task_execution_events, task_executions,
 };
 
 pub(crate) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, DieselError>
@@ -58,6 +58,7 @@ pub(crate) struct TaskExecutionRow {
     pub(crate) priority: i32,
     pub(crate) timeout_seconds: Option<i32>,
     pub(crate) retry_policy: Option<Value>,
+    pub(crate) iteration: Option<i32>,
 }
 
 impl TryFrom<TaskExecutionRow> for TaskExecution {
@@ -103,6 +104,7 @@ impl TryFrom<TaskExecutionRow> for TaskExecution {
                 expires_at: row.lease_expires_at,
                 heartbeat_at: row.heartbeat_at,
             },
+            iteration: row.iteration,
         })
     }
 }
@@ -139,6 +141,7 @@ impl From<&TaskExecution> for TaskExecutionRow {
                 .run
                 .retry
                 .map(|p| serde_json::to_value(p).unwrap_or(Value::Null)),
+            iteration: task.iteration,
         }
     }
 }
@@ -156,6 +159,8 @@ pub(crate) struct FlowExecutionRow {
     pub(crate) modified_by: String,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) flow_version: Option<i32>,
+    pub(crate) status: String,
 }
 
 impl TryFrom<FlowExecutionRow> for FlowExecution {
@@ -166,7 +171,9 @@ impl TryFrom<FlowExecutionRow> for FlowExecution {
             id: FlowExecutionId::from_uuid(row.id),
             organization_id: OrganizationId::from_uuid(row.organization_id),
             flow_name: FlowName::parse(row.flow_name).map_err(|e| corrupt("flow name", e))?,
+            flow_version: row.flow_version,
             input: row.input,
+            status: parse("flow status", &row.status)?,
             modified_by: parse("modified_by", &row.modified_by)?,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -184,7 +191,95 @@ impl From<&FlowExecution> for FlowExecutionRow {
             modified_by: flow.modified_by.to_string(),
             created_at: flow.created_at,
             updated_at: flow.updated_at,
+            flow_version: flow.flow_version,
+            status: flow.status.as_str().to_owned(),
         }
+    }
+}
+
+#[cfg_attr(
+    feature = "postgres",
+    derive(Queryable, Selectable, Insertable, AsChangeset),
+    diesel(table_name = flows, check_for_backend(diesel::pg::Pg))
+)]
+pub(crate) struct FlowRow {
+    pub(crate) organization_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) latest_version: i32,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    #[cfg_attr(feature = "postgres", diesel(treat_none_as_null = true))]
+    pub(crate) deleted_at: Option<DateTime<Utc>>,
+}
+
+impl FlowRow {
+    pub(crate) fn new(organization_id: OrganizationId, flow: &Flow) -> Self {
+        Self {
+            organization_id: organization_id.into_uuid(),
+            name: flow.name.as_str().to_owned(),
+            latest_version: flow.latest_version,
+            created_at: flow.created_at,
+            updated_at: flow.updated_at,
+            deleted_at: flow.deleted_at,
+        }
+    }
+}
+
+impl TryFrom<FlowRow> for Flow {
+    type Error = DieselError;
+
+    fn try_from(row: FlowRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: FlowName::parse(row.name).map_err(|e| corrupt("flow name", e))?,
+            latest_version: row.latest_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        })
+    }
+}
+
+#[cfg_attr(
+    feature = "postgres",
+    derive(Queryable, Selectable, Insertable),
+    diesel(table_name = flow_versions, check_for_backend(diesel::pg::Pg))
+)]
+pub(crate) struct FlowVersionRow {
+    pub(crate) organization_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) version: i32,
+    pub(crate) source: String,
+    pub(crate) document: Value,
+    pub(crate) created_by: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl FlowVersionRow {
+    pub(crate) fn new(organization_id: OrganizationId, version: &FlowVersion) -> Self {
+        Self {
+            organization_id: organization_id.into_uuid(),
+            name: version.name.as_str().to_owned(),
+            version: version.version,
+            source: version.source.clone(),
+            document: version.document.clone(),
+            created_by: version.created_by.to_string(),
+            created_at: version.created_at,
+        }
+    }
+}
+
+impl TryFrom<FlowVersionRow> for FlowVersion {
+    type Error = DieselError;
+
+    fn try_from(row: FlowVersionRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: FlowName::parse(row.name).map_err(|e| corrupt("flow name", e))?,
+            version: row.version,
+            source: row.source,
+            document: row.document,
+            created_by: parse("created_by", &row.created_by)?,
+            created_at: row.created_at,
+        })
     }
 }
 

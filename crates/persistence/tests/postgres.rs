@@ -7,7 +7,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::BigInt;
-use flowexec_contract::{flow, organization};
+use flowexec_contract::{flow, organization, FLOW_STATUS_CASES};
 use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_domain::{FlowExecutionId, RepoError, TaskStatus};
 use flowexec_persistence::{inspect_role, migrate, migrate_up_to, PgStore, PoolSettings};
@@ -500,5 +500,47 @@ fn statistics_follow_a_table_whose_rows_changed_as_often_as_it_had_rows() -> Tes
         Vec::<String>::new(),
         "analyzed again though little changed"
     );
+    Ok(())
+}
+
+#[test]
+fn upgrading_stores_each_flow_executions_status_as_it_was_derived() -> TestResult {
+    let db = TestDb::empty()?;
+    let before_flows = "20261129000010";
+    migrate_up_to(&db.admin_url(), &db.app_url(), Some(before_flows))?;
+    let org = "00000000-0000-4000-8000-0000000000aa";
+    let mut admin = PgConnection::establish(&db.admin_url())?;
+    admin.batch_execute(&format!(
+        "INSERT INTO organizations (id, name) VALUES ('{org}', 'o')"
+    ))?;
+    for (flow, attempts, _) in FLOW_STATUS_CASES {
+        let flow_id = format!("20000000-0000-4000-8000-0000000000{flow:02}");
+        admin.batch_execute(&format!(
+            "INSERT INTO flow_executions (organization_id, id, flow_name, modified_by)
+                 VALUES ('{org}', '{flow_id}', 'f', 'system')"
+        ))?;
+        for (task, index, status) in attempts {
+            admin.batch_execute(&format!(
+                "INSERT INTO task_executions (organization_id, id, flow_execution_id, task_name, execution_index, status, modified_by)
+                     VALUES ('{org}', gen_random_uuid(), '{flow_id}', '{task}', {index}, '{status}', 'system')"
+            ))?;
+        }
+    }
+    migrate(&db.admin_url(), &db.app_url())?;
+    let store = store(&db, 2)?;
+    let tenant = flowexec_domain::Tenant::new(org.parse()?);
+    for (flow, attempts, expected) in FLOW_STATUS_CASES {
+        let flow_id: FlowExecutionId =
+            format!("20000000-0000-4000-8000-0000000000{flow:02}").parse()?;
+        let detail = store.read(tenant, |tx| tx.flow_execution(flow_id))?;
+        assert_eq!(
+            detail.flow_execution.status.as_str(),
+            expected,
+            "flow {flow}"
+        );
+        assert_eq!(detail.flow_execution.flow_version, None);
+        assert_eq!(detail.task_executions.len(), attempts.len());
+        assert!(detail.task_executions.iter().all(|t| t.iteration.is_none()));
+    }
     Ok(())
 }

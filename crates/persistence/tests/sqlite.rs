@@ -9,7 +9,7 @@ use std::thread;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use flowexec_contract::{flow, organization};
+use flowexec_contract::{flow, organization, FLOW_STATUS_CASES};
 use flowexec_domain::ports::{ExecutionStore, OrganizationRepository, TenantTx};
 use flowexec_testkit::{TestSqlite, TABLES};
 
@@ -206,6 +206,53 @@ fn upgrading_a_file_filled_under_earlier_migrations_keeps_every_row() -> TestRes
             format!("30000000-0000-4000-8000-00000000000{n}").parse()?,
         )?;
         assert_eq!((task.version, task.status.as_str()), (1, "queued"));
+    }
+    Ok(())
+}
+
+#[test]
+fn upgrading_stores_each_flow_executions_status_as_it_was_derived() -> TestResult {
+    use diesel_migrations::MigrationHarness;
+    let db = TestSqlite::new()?;
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    // Every migration before the flows one (the fifth is the last).
+    for _ in 0..5 {
+        conn.run_next_migration(flowexec_persistence::SQLITE_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let org = "00000000-0000-4000-8000-0000000000aa";
+    let at = "2026-11-01T00:00:00.000000Z";
+    conn.batch_execute(&format!(
+        "INSERT INTO organizations (id, name, created_at) VALUES ('{org}', 'o', '{at}')"
+    ))?;
+    for (flow, attempts, _) in FLOW_STATUS_CASES {
+        let flow_id = format!("20000000-0000-4000-8000-0000000000{flow:02}");
+        conn.batch_execute(&format!(
+            "INSERT INTO flow_executions (organization_id, id, flow_name, modified_by, created_at, updated_at)
+                 VALUES ('{org}', '{flow_id}', 'f', 'system', '{at}', '{at}')"
+        ))?;
+        for (n, (task, index, status)) in attempts.iter().enumerate() {
+            conn.batch_execute(&format!(
+                "INSERT INTO task_executions (organization_id, id, flow_execution_id, task_name, execution_index, status, modified_by, created_at, updated_at)
+                     VALUES ('{org}', '30000000-0000-4000-8000-0000000{flow:02}{n:03}', '{flow_id}', '{task}', {index}, '{status}', 'system', '{at}', '{at}')"
+            ))?;
+        }
+    }
+    drop(conn);
+    let store = db.open(2)?; // applies the pending migrations
+    let tenant = flowexec_domain::Tenant::new(org.parse()?);
+    for (flow, attempts, expected) in FLOW_STATUS_CASES {
+        let flow_id: flowexec_domain::FlowExecutionId =
+            format!("20000000-0000-4000-8000-0000000000{flow:02}").parse()?;
+        let detail = store.read(tenant, |tx| tx.flow_execution(flow_id))?;
+        assert_eq!(
+            detail.flow_execution.status.as_str(),
+            expected,
+            "flow {flow}"
+        );
+        assert_eq!(detail.flow_execution.flow_version, None);
+        assert_eq!(detail.task_executions.len(), attempts.len());
+        assert!(detail.task_executions.iter().all(|t| t.iteration.is_none()));
     }
     Ok(())
 }

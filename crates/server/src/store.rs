@@ -10,7 +10,7 @@ use flowexec_api::{ApiServices, WorkSignal};
 use flowexec_domain::ports::{ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
 use flowexec_service::{
-    ApiKeys, Authenticate, Executions, KeyAuthenticator, KeyCacheSettings, ServiceError,
+    ApiKeys, Authenticate, Executions, Flows, KeyAuthenticator, KeyCacheSettings, ServiceError,
     StoreReadiness, Swept, Workers,
 };
 
@@ -168,6 +168,7 @@ where
     ));
     ApiServices {
         executions: Arc::new(Executions::new(store.clone())),
+        flows: Arc::new(Flows::new(store.clone())),
         keys: Arc::new(ApiKeys::new(store.clone(), auth.clone())),
         readiness: Arc::new(StoreReadiness(store.clone())),
         workers: Arc::new(Workers::new(store.clone(), settings.workers.into())),

@@ -37,6 +37,23 @@ pub enum ServiceError {
     /// size); the text says what is expected.
     #[error("{0}")]
     Invalid(String),
+    /// A flow definition with errors: every one, each where it is.
+    #[error("the flow definition has {} error(s)", .0.len())]
+    InvalidDefinition(Vec<flowexec_flows::DefinitionError>),
+    /// A run's input that its flow's `input_schema` refuses: each mismatch
+    /// as (JSON pointer into the input, message).
+    #[error("the input does not match the flow's input_schema")]
+    InputMismatch(Vec<(String, String)>),
+    /// The flow execution is in no state for this (e.g. a rerun of a
+    /// cancelled one); the text says why.
+    #[error("{detail}")]
+    FlowState {
+        status: flowexec_domain::FlowStatus,
+        detail: String,
+    },
+    /// Request fields the use case refuses: (field, message) each.
+    #[error("{} invalid field(s)", .0.len())]
+    InvalidFields(Vec<(String, String)>),
     /// The key is its organization's last active admin key.
     #[error("the last active admin key of an organization cannot be revoked")]
     LastAdminKey,

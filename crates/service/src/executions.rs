@@ -1,22 +1,27 @@
 //! The use cases on flow and task executions. Each asks the domain what a
 //! change writes and hands that to the store in one unit of work.
 
+use std::collections::BTreeSet;
 use std::slice;
 use std::sync::OnceLock;
 
 use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
 use flowexec_domain::{
-    ChangeOutcome, Clock, CountBy, FlowExecution, FlowExecutionDetail, FlowExecutionFilter,
-    FlowExecutionId, IfMatch, ListQuery, NewFlowExecution, Order, Position, Principal,
-    RecordedEvent, RepoError, RetryRefusal, RetryRequest, SystemClock, TaskExecution,
-    TaskExecutionFilter, TaskExecutionId, Transition,
+    latest_attempts, ChangeOutcome, Clock, CountBy, FlowExecution, FlowExecutionDetail,
+    FlowExecutionFilter, FlowExecutionId, FlowGraph, FlowStatus, IfMatch, ListQuery,
+    NewFlowExecution, Order, Position, Principal, RecordedEvent, RepoError, RetryRefusal,
+    RetryRequest, StartFlow, StatusChange, SystemClock, TaskExecution, TaskExecutionFilter,
+    TaskExecutionId, TaskName, TaskStatus, Transition,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::auth::require_write;
 use crate::cursor::CursorKey;
+use crate::engine::{flows_of, Engine};
 use crate::error::ServiceError;
+use crate::flows::live;
 
 /// Most items one page may hold, and how many when the caller does not say.
 pub const MAX_PAGE: usize = 500;
@@ -74,6 +79,52 @@ pub trait ExecutionUseCases: Send + Sync + 'static {
         principal: &Principal,
         new: NewFlowExecution,
     ) -> Result<FlowExecutionDetail, ServiceError>;
+
+    /// Starts a run of a stored flow definition (its latest version, or
+    /// the one named): its input checked against the definition's
+    /// `input_schema` ([`ServiceError::InputMismatch`]), the flow execution
+    /// created with the tasks that depend on nothing, queued, their inputs
+    /// rendered. [`ServiceError::NotFound`] for a flow that does not exist
+    /// or was deleted. Needs role admin or write.
+    fn start_flow(
+        &self,
+        principal: &Principal,
+        start: StartFlow,
+    ) -> Result<FlowExecutionDetail, ServiceError>;
+
+    /// Cancels a flow execution: its queued tasks are deleted and its
+    /// running ones failed (`{"code": "cancelled"}`; their workers hear
+    /// `lease_lost` at their next heartbeat or report), nothing more is
+    /// created, and it is `cancelled`; in one unit of work. Cancelling a
+    /// cancelled one answers it as it is; a completed one cannot be
+    /// cancelled ([`ServiceError::FlowState`]). Needs role admin or write.
+    fn cancel_flow(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+    ) -> Result<FlowExecutionDetail, ServiceError>;
+
+    /// Runs a flow execution of a stored definition again from one of its
+    /// tasks: the latest attempt of that task and of every task downstream
+    /// of it, completed or failed, becomes `stale`; the task is created
+    /// again (its input rendered again), and what depends on it as it
+    /// completes. Refused ([`ServiceError::FlowState`]) for a cancelled or
+    /// ad hoc flow execution, a task not run yet, or while one of those
+    /// tasks is queued or running. Needs role admin or write.
+    fn rerun(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+        from_task: TaskName,
+    ) -> Result<FlowExecutionDetail, ServiceError>;
+
+    /// A flow execution as a graph: its tasks, where each stands, and the
+    /// dependencies between them.
+    fn flow_graph(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+    ) -> Result<FlowGraph, ServiceError>;
 
     /// A flow execution of the principal's organization, with its tasks.
     fn get_flow_execution(
@@ -162,6 +213,7 @@ pub struct Executions<S, C = SystemClock> {
     store: S,
     clock: C,
     cursor_key: OnceLock<CursorKey>,
+    engine: Engine,
 }
 
 impl<S: ExecutionStore + DeploymentSecrets> Executions<S> {
@@ -176,6 +228,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Executions<S, C> {
             store,
             clock,
             cursor_key: OnceLock::new(),
+            engine: Engine::default(),
         }
     }
 
@@ -193,7 +246,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Executions<S, C> {
 /// for `query` of the principal's organization), has `fetch` read one row
 /// more than the page holds (so that a next page is known to exist without
 /// another query), and seals the last row's `position` as the next cursor.
-fn paged<T, P>(
+pub(crate) fn paged<T, P>(
     key: &CursorKey,
     principal: &Principal,
     query: &str,
@@ -263,6 +316,208 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         Ok(creation.detail())
     }
 
+    fn start_flow(
+        &self,
+        principal: &Principal,
+        start: StartFlow,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        require_write(principal)?;
+        let organization = principal.organization_id;
+        let (number, definition) = self.store.read(principal.tenant(), |tx| {
+            let flow = live(tx, &start.flow, false)?;
+            let number = start.version.unwrap_or(flow.latest_version);
+            if !(1..=flow.latest_version).contains(&number) {
+                return Err(RepoError::NotFound);
+            }
+            let definition = self
+                .engine
+                .definition(tx, organization, &start.flow, number)?;
+            Ok((number, definition))
+        })?;
+        if let Some(schema) = &definition.input_schema {
+            let input = start.input.clone().unwrap_or(Value::Null);
+            let mismatches = flowexec_flows::schema::mismatches(schema, &input);
+            if !mismatches.is_empty() {
+                return Err(ServiceError::InputMismatch(mismatches));
+            }
+        }
+        let at = self.clock.now();
+        let flow_execution = FlowExecution {
+            id: FlowExecutionId::generate(),
+            organization_id: organization,
+            flow_name: start.flow.clone(),
+            flow_version: Some(number),
+            input: start.input.clone(),
+            status: FlowStatus::Queued,
+            modified_by: principal.actor,
+            created_at: at,
+            updated_at: at,
+        };
+        let detail = self.store.in_tenant(principal.tenant(), |tx| {
+            // Locked: a deletion waits for this run to be created, or
+            // this run sees the deletion.
+            live(tx, &start.flow, true)?;
+            tx.insert_flow_execution(&flow_execution)?;
+            self.engine.settle(
+                tx,
+                organization,
+                BTreeSet::from([flow_execution.id]),
+                principal.actor,
+                at,
+            )?;
+            tx.flow_execution(flow_execution.id)
+        })?;
+        tracing::info!(
+            flow_execution.id = %flow_execution.id,
+            flow = %start.flow,
+            version = number,
+            tasks = detail.task_executions.len(),
+            "flow started"
+        );
+        Ok(detail)
+    }
+
+    fn cancel_flow(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        require_write(principal)?;
+        let at = self.clock.now();
+        let reason = Some("cancelled".to_owned());
+        let outcome = self.store.in_tenant(principal.tenant(), |tx| {
+            let detail = tx.flow_execution(id)?;
+            match detail.flow_execution.status {
+                FlowStatus::Cancelled => return Ok(Ok(detail)),
+                FlowStatus::Completed => return Ok(Err(FlowStatus::Completed)),
+                _ => {}
+            }
+            // Tasks first (the stores lock them in id order), then the
+            // flow execution: the engine's lock order.
+            let plans: Vec<StatusChange> = latest_attempts(&detail.task_executions)
+                .into_iter()
+                .filter_map(|task| {
+                    match task.status {
+                        TaskStatus::Queued => Some(Transition::Delete),
+                        TaskStatus::Running => Some(Transition::Fail {
+                            error: Some(serde_json::json!({"code": "cancelled"})),
+                        }),
+                        _ => None,
+                    }
+                    .map(|t| t.plan(task.id, principal.actor, reason.clone(), at))
+                })
+                .collect();
+            // A task that finished meanwhile is refused, and stays so.
+            tx.change_many(&plans)?;
+            tx.lock_flow_execution(id)?;
+            tx.set_flow_status(id, FlowStatus::Cancelled, at)?;
+            tx.flow_execution(id).map(Ok)
+        })?;
+        match outcome {
+            Ok(detail) => {
+                tracing::info!(flow_execution.id = %id, "flow cancelled");
+                Ok(detail)
+            }
+            Err(status) => Err(ServiceError::FlowState {
+                status,
+                detail: "the flow execution completed; there is nothing to cancel".to_owned(),
+            }),
+        }
+    }
+
+    fn rerun(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+        from_task: TaskName,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        require_write(principal)?;
+        let at = self.clock.now();
+        let organization = principal.organization_id;
+        let refused = |status, detail: String| Ok(Err(ServiceError::FlowState { status, detail }));
+        let outcome = self.store.in_tenant(principal.tenant(), |tx| {
+            let detail = tx.flow_execution(id)?;
+            let flow = &detail.flow_execution;
+            if flow.status == FlowStatus::Cancelled {
+                return refused(flow.status, "the flow execution was cancelled".to_owned());
+            }
+            let Some(version) = flow.flow_version else {
+                return refused(
+                    flow.status,
+                    "an ad hoc flow execution has no definition to rerun: retry its task instead"
+                        .to_owned(),
+                );
+            };
+            let definition = self.engine.definition(tx, organization, &flow.flow_name, version)?;
+            if !definition.tasks.iter().any(|t| t.name == from_task.as_str()) {
+                return Ok(Err(ServiceError::InvalidFields(vec![(
+                    "from_task".to_owned(),
+                    format!(
+                        "flow {} version {version} has no task named {from_task}",
+                        flow.flow_name
+                    ),
+                )])));
+            }
+            let affected = flowexec_flows::graph::downstream(&definition.tasks, from_task.as_str());
+            let latest: Vec<&TaskExecution> = latest_attempts(&detail.task_executions)
+                .into_iter()
+                .filter(|t| affected.contains(t.task_name.as_str()))
+                .collect();
+            if !latest.iter().any(|t| t.task_name == from_task) {
+                return refused(flow.status, format!("task {from_task} has not run yet"));
+            }
+            if let Some(busy) = latest
+                .iter()
+                .find(|t| matches!(t.status, TaskStatus::Queued | TaskStatus::Running))
+            {
+                return refused(
+                    flow.status,
+                    format!(
+                        "task {} is {}: a rerun from {from_task} waits until it and every task downstream of it are done",
+                        busy.task_name, busy.status
+                    ),
+                );
+            }
+            let reason = Some(format!("rerun from {from_task}"));
+            let plans: Vec<StatusChange> = latest
+                .iter()
+                .filter(|t| matches!(t.status, TaskStatus::Completed | TaskStatus::Failed))
+                .map(|t| Transition::MarkStale.plan(t.id, principal.actor, reason.clone(), at))
+                .collect();
+            tx.change_many(&plans)?;
+            self.engine
+                .settle(tx, organization, BTreeSet::from([id]), principal.actor, at)?;
+            tx.flow_execution(id).map(Ok)
+        })?;
+        let detail = outcome?;
+        tracing::info!(flow_execution.id = %id, from_task = %from_task, "flow rerun");
+        Ok(detail)
+    }
+
+    fn flow_graph(
+        &self,
+        principal: &Principal,
+        id: FlowExecutionId,
+    ) -> Result<FlowGraph, ServiceError> {
+        let organization = principal.organization_id;
+        Ok(self.store.read(principal.tenant(), |tx| {
+            let detail = tx.flow_execution(id)?;
+            let flow = detail.flow_execution;
+            let definition = flow
+                .flow_version
+                .map(|version| {
+                    self.engine
+                        .definition(tx, organization, &flow.flow_name, version)
+                })
+                .transpose()?;
+            Ok(crate::engine::graph(
+                flow,
+                definition.as_deref(),
+                &detail.task_executions,
+            ))
+        })?)
+    }
+
     fn get_flow_execution(
         &self,
         principal: &Principal,
@@ -288,14 +543,24 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         request: ChangeRequest,
     ) -> Result<Changed, ServiceError> {
         require_write(principal)?;
+        let at = self.clock.now();
         let plan = request
             .transition
-            .plan(id, principal.actor, request.reason, self.clock.now())
+            .plan(id, principal.actor, request.reason, at)
             .if_match(request.if_match);
         let (task_execution, changed) = self.store.in_tenant(principal.tenant(), |tx| match tx
             .change_status(&plan)?
         {
-            ChangeOutcome::Changed(row) => Ok((row, true)),
+            ChangeOutcome::Changed(row) => {
+                self.engine.settle(
+                    tx,
+                    principal.organization_id,
+                    flows_of([&row]),
+                    principal.actor,
+                    at,
+                )?;
+                Ok((row, true))
+            }
             ChangeOutcome::Refused(row) => {
                 // Only a row already in the target status can be a
                 // repeat; only then is its last event needed.
@@ -333,10 +598,29 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
                     current_version: attempt.version,
                 });
             }
+            if tx.lock_flow_execution(attempt.flow_execution_id)?.status == FlowStatus::Cancelled {
+                return Err(RepoError::RetryRefused(RetryRefusal::FlowCancelled));
+            }
             let latest =
                 tx.latest_execution_index(attempt.flow_execution_id, &attempt.task_name)?;
+            // An iteration of a for_each task is retried as itself: the
+            // latest attempt of its iteration, numbered after the task's.
+            let latest_of_run = match attempt.iteration {
+                Some(iteration) => tx
+                    .iteration_attempts(attempt.flow_execution_id, &attempt.task_name, iteration)?
+                    .last()
+                    .copied()
+                    .unwrap_or(attempt.execution_index),
+                None => latest,
+            };
             let retry = request
-                .plan(&attempt, latest, principal.actor, at)
+                .plan_numbered(
+                    &attempt,
+                    latest_of_run,
+                    latest.saturating_add(1),
+                    principal.actor,
+                    at,
+                )
                 .map_err(RepoError::RetryRefused)?;
             match tx.insert_task_executions(slice::from_ref(&retry.task_execution)) {
                 // A concurrent retry of the same attempt created it first.
@@ -348,6 +632,13 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
                 other => other?,
             }
             tx.insert_events(slice::from_ref(&retry.event))?;
+            self.engine.settle(
+                tx,
+                principal.organization_id,
+                flows_of([&retry.task_execution]),
+                principal.actor,
+                at,
+            )?;
             Ok(retry.task_execution)
         })?;
         tracing::info!(

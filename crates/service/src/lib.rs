@@ -4,8 +4,10 @@ mod admin;
 mod api_keys;
 mod auth;
 mod cursor;
+mod engine;
 mod error;
 mod executions;
+mod flows;
 mod health;
 mod key_cache;
 pub mod keys;
@@ -21,6 +23,7 @@ pub use executions::{
     ChangeRequest, Changed, ExecutionUseCases, Executions, Page, PageRequest, DEFAULT_PAGE,
     MAX_PAGE,
 };
+pub use flows::{FlowUseCases, Flows, Stored, StoredFlow};
 pub use health::{Readiness, StoreReadiness};
 pub use keys::IssuedKey;
 pub use workers::{

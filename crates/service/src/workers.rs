@@ -7,13 +7,14 @@
 use chrono::{DateTime, Utc};
 use flowexec_domain::ports::{ExecutionStore, OverdueRuns, TenantTx};
 use flowexec_domain::{
-    next_attempt, Actor, ChangeOutcome, Claim, Clock, Heartbeat, Overdue, Principal, RepoError,
-    RetryPolicy, StatusChange, SystemClock, TaskExecution, TaskExecutionId, TaskName, Tenant,
-    Transition, WorkerId,
+    next_attempt_numbered, Actor, ChangeOutcome, Claim, Clock, FlowStatus, Heartbeat, Numbering,
+    OrganizationId, Overdue, Principal, RepoError, RetryPolicy, StatusChange, SystemClock,
+    TaskExecution, TaskExecutionId, TaskName, Tenant, Transition, WorkerId,
 };
 use serde_json::Value;
 
 use crate::auth::require_worker;
+use crate::engine::{flows_of, Engine};
 use crate::error::ServiceError;
 
 /// Settings of the worker use cases.
@@ -112,6 +113,7 @@ pub struct Workers<S, C = SystemClock> {
     store: S,
     clock: C,
     settings: WorkerSettings,
+    engine: Engine,
 }
 
 impl<S> Workers<S> {
@@ -126,6 +128,7 @@ impl<S, C> Workers<S, C> {
             store,
             clock,
             settings,
+            engine: Engine::default(),
         }
     }
 }
@@ -163,8 +166,20 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
         failed: &TaskExecution,
         at: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
+        // Nothing more runs in a cancelled flow execution.
+        if tx.lock_flow_execution(failed.flow_execution_id)?.status == FlowStatus::Cancelled {
+            return Ok(false);
+        }
         let policy = failed.run.retry.unwrap_or(self.settings.default_retry);
-        match next_attempt(failed, &policy, Actor::System, at, rand::random::<f64>()) {
+        let numbering = numbering(tx, failed)?;
+        match next_attempt_numbered(
+            failed,
+            numbering,
+            &policy,
+            Actor::System,
+            at,
+            rand::random::<f64>(),
+        ) {
             Some((next, event)) => {
                 tx.insert_task_executions(std::slice::from_ref(&next))?;
                 tx.insert_events(&[event])?;
@@ -230,10 +245,12 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
     }
 
     /// Reports inside one unit of work: their changes together (one
-    /// statement for those alike, where the store can), then each settled.
+    /// statement for those alike, where the store can), then each settled,
+    /// then their flow executions.
     fn apply<T: TenantTx>(
         &self,
         tx: &mut T,
+        organization: OrganizationId,
         actor: Actor,
         reports: &[Report],
     ) -> Result<Vec<Result<TaskExecution, RepoError>>, RepoError> {
@@ -250,13 +267,39 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
                 plans.len()
             )));
         }
-        plans
+        let mut changed = std::collections::BTreeSet::new();
+        let answers = plans
             .iter()
             .zip(retryable)
             .zip(outcomes)
-            .map(|((plan, retryable), outcome)| self.settle(tx, plan, retryable, outcome))
-            .collect()
+            .map(|((plan, retryable), outcome)| {
+                if let Ok(ChangeOutcome::Changed(row)) = &outcome {
+                    changed.insert(row.flow_execution_id);
+                }
+                self.settle(tx, plan, retryable, outcome)
+            })
+            .collect::<Result<Vec<_>, RepoError>>()?;
+        self.engine.settle(tx, organization, changed, actor, at)?;
+        Ok(answers)
     }
+}
+
+/// How the attempt after `failed` is numbered: for a `for_each`
+/// iteration, by the attempts of that iteration, taking the index after
+/// every attempt of the task.
+pub(crate) fn numbering<T: TenantTx>(
+    tx: &mut T,
+    failed: &TaskExecution,
+) -> Result<Numbering, RepoError> {
+    let Some(iteration) = failed.iteration else {
+        return Ok(Numbering::after(failed));
+    };
+    let attempts = tx.iteration_attempts(failed.flow_execution_id, &failed.task_name, iteration)?;
+    let latest = tx.latest_execution_index(failed.flow_execution_id, &failed.task_name)?;
+    Ok(Numbering {
+        attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+        next_index: latest.saturating_add(1),
+    })
 }
 
 /// What one sweep did.
@@ -300,7 +343,15 @@ impl<S: ExecutionStore + OverdueRuns, C: Clock> Workers<S, C> {
                 }
                 match tx.change_status(&plan)? {
                     ChangeOutcome::Changed(failed) => {
-                        Ok(Some((overdue, self.retry_after(tx, &failed, at)?)))
+                        let retried = self.retry_after(tx, &failed, at)?;
+                        self.engine.settle(
+                            tx,
+                            organization_id,
+                            flows_of([&failed]),
+                            Actor::System,
+                            at,
+                        )?;
+                        Ok(Some((overdue, retried)))
                     }
                     ChangeOutcome::Refused(_) => Ok(None),
                 }
@@ -342,6 +393,7 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
         );
         let (tasks, next_due) = self.store.in_tenant(principal.tenant(), |tx| {
             let tasks = tx.claim(&claim)?;
+            self.engine.started(tx, flows_of(&tasks), claim.at)?;
             let next_due = if tasks.is_empty() {
                 tx.next_due(&claim)?
             } else {
@@ -383,7 +435,12 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
         require_worker(principal)?;
         let id = report.task_execution_id;
         let answers = self.store.in_tenant(principal.tenant(), |tx| {
-            self.apply(tx, principal.actor, std::slice::from_ref(&report))
+            self.apply(
+                tx,
+                principal.organization_id,
+                principal.actor,
+                std::slice::from_ref(&report),
+            )
         })?;
         let row = answers
             .into_iter()
@@ -400,7 +457,7 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
     ) -> Result<Vec<Result<TaskExecution, ServiceError>>, ServiceError> {
         require_worker(principal)?;
         let answers = self.store.in_tenant(principal.tenant(), |tx| {
-            self.apply(tx, principal.actor, &reports)
+            self.apply(tx, principal.organization_id, principal.actor, &reports)
         })?;
         Ok(answers
             .into_iter()

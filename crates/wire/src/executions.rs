@@ -99,6 +99,11 @@ pub struct TaskExecutionBody {
     pub timeout_seconds: Option<u32>,
     /// Its retry policy; null: the server's default.
     pub retry: Option<RetryPolicyBody>,
+    /// A run of a `for_each` task: the position of its item (0-based),
+    /// kept by its retries (whose `execution_index` goes on after the last
+    /// one taken); null for a task that runs once.
+    #[schema(minimum = 0)]
+    pub iteration: Option<i32>,
 }
 
 impl From<TaskExecution> for TaskExecutionBody {
@@ -125,14 +130,16 @@ impl From<TaskExecution> for TaskExecutionBody {
             priority: task.run.priority,
             timeout_seconds: task.run.timeout_seconds,
             retry: task.run.retry.map(Into::into),
+            iteration: task.iteration,
         }
     }
 }
 
-/// The status of a flow execution, derived from the latest attempt of each
-/// task (deleted ones left out): `failed` when one failed; else `completed`
-/// when every one completed; else `queued` when every one is queued (or
-/// none is left); else `running`.
+/// The status of a flow execution: `cancelled` once cancelled; else, from
+/// the latest attempt of each task (of each iteration of a `for_each`
+/// task; deleted ones left out), `failed` when one failed; else
+/// `completed` when every one completed; else `queued` when every one is
+/// queued (or none is left); else `running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowStatusBody {
@@ -140,6 +147,7 @@ pub enum FlowStatusBody {
     Running,
     Completed,
     Failed,
+    Cancelled,
 }
 
 impl From<FlowStatus> for FlowStatusBody {
@@ -149,6 +157,7 @@ impl From<FlowStatus> for FlowStatusBody {
             FlowStatus::Running => Self::Running,
             FlowStatus::Completed => Self::Completed,
             FlowStatus::Failed => Self::Failed,
+            FlowStatus::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -166,6 +175,10 @@ pub struct FlowExecutionBody {
         max_length = 128
     )]
     pub flow_name: String,
+    /// The version of the stored flow definition it runs; null for a flow
+    /// execution created with its tasks.
+    #[schema(minimum = 1)]
+    pub flow_version: Option<i32>,
     /// The flow's input: any JSON value, or null for none.
     pub input: Option<Value>,
     #[schema(
@@ -184,7 +197,6 @@ pub struct FlowExecutionBody {
 
 impl From<FlowExecutionDetail> for FlowExecutionBody {
     fn from(detail: FlowExecutionDetail) -> Self {
-        let status = detail.status().into();
         let task_counts = detail
             .task_counts()
             .into_iter()
@@ -194,7 +206,9 @@ impl From<FlowExecutionDetail> for FlowExecutionBody {
             id,
             organization_id,
             flow_name,
+            flow_version,
             input,
+            status,
             modified_by,
             created_at,
             updated_at,
@@ -203,11 +217,12 @@ impl From<FlowExecutionDetail> for FlowExecutionBody {
             id: id.into_uuid(),
             organization_id: organization_id.into_uuid(),
             flow_name: flow_name.into_string(),
+            flow_version,
             input,
             modified_by: modified_by.to_string(),
             created_at,
             updated_at,
-            status,
+            status: status.into(),
             task_counts,
             task_executions: detail.task_executions.into_iter().map(Into::into).collect(),
         }
@@ -282,6 +297,7 @@ fn field_error(field: impl Into<String>, error: impl std::fmt::Display) -> Field
     FieldError {
         field: field.into(),
         message: error.to_string(),
+        ..FieldError::default()
     }
 }
 

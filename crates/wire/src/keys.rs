@@ -69,6 +69,7 @@ impl NewApiKeyBody {
                 vec![FieldError {
                     field: "actor".into(),
                     message: e.to_string(),
+                    ..FieldError::default()
                 }]
             })?;
         Ok((self.role.into(), actor))

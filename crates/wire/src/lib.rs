@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod executions;
+mod flows;
 mod health;
 mod keys;
 mod lifecycle;
@@ -11,6 +12,10 @@ mod workers;
 
 pub use executions::{
     FlowExecutionBody, FlowStatusBody, NewFlowExecutionBody, NewTaskBody, Status, TaskExecutionBody,
+};
+pub use flows::{
+    AttemptRefBody, CreateFlowExecutionBody, FlowBody, FlowGraphBody, FlowPageBody,
+    FlowSummaryBody, GraphEdgeBody, GraphNodeBody, NodeStateBody, RerunBody, StartFlowBody,
 };
 pub use health::HealthBody;
 pub use keys::{ApiKeyBody, ApiKeyListBody, IssuedApiKeyBody, NewApiKeyBody, RoleBody};

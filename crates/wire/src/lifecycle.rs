@@ -99,6 +99,7 @@ fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_owned(),
         message: message.into(),
+        ..FieldError::default()
     }
 }
 

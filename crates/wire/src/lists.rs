@@ -400,8 +400,13 @@ pub struct FlowExecutionSummaryBody {
     pub organization_id: Uuid,
     #[schema(example = "nightly-etl")]
     pub flow_name: String,
+    /// The version of the stored flow definition it runs; null for a flow
+    /// execution created with its tasks.
+    #[schema(minimum = 1)]
+    pub flow_version: Option<i32>,
     /// The flow's input: any JSON value, or null for none.
     pub input: Option<Value>,
+    pub status: crate::executions::FlowStatusBody,
     pub modified_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -413,7 +418,9 @@ impl From<FlowExecution> for FlowExecutionSummaryBody {
             id: flow.id.into_uuid(),
             organization_id: flow.organization_id.into_uuid(),
             flow_name: flow.flow_name.into_string(),
+            flow_version: flow.flow_version,
             input: flow.input,
+            status: flow.status.into(),
             modified_by: flow.modified_by.to_string(),
             created_at: flow.created_at,
             updated_at: flow.updated_at,

@@ -6,11 +6,26 @@ use utoipa::ToSchema;
 use crate::executions::Status;
 
 /// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
-    /// A path into the body, e.g. `tasks[2].task_name`.
+    /// A path into the body, e.g. `tasks[2].task_name`; in a flow
+    /// definition, a JSON pointer (`/tasks/2/depends_on/0`).
     pub field: String,
     pub message: String,
+    /// In a flow definition: the kind of error (`unknown_field`,
+    /// `missing_field`, `wrong_type`, `duplicate_task`,
+    /// `unknown_dependency`, `cycle`, `template_syntax`,
+    /// `unknown_reference`, `not_upstream`, `invalid_schema`, `syntax`,
+    /// `too_many_errors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// In a flow definition: where in its text, 1-based.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub column: Option<usize>,
 }
 
 /// An error answer (`application/problem+json`).

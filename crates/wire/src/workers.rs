@@ -25,6 +25,7 @@ fn worker_id(text: String, field: &str, errors: &mut Vec<FieldError>) -> Option<
             errors.push(FieldError {
                 field: field.to_owned(),
                 message: e.to_string(),
+                ..FieldError::default()
             })
         })
         .ok()
@@ -118,6 +119,7 @@ impl ClaimBody {
                 Err(e) => errors.push(FieldError {
                     field: format!("task_names[{i}]"),
                     message: e.to_string(),
+                    ..FieldError::default()
                 }),
             }
         }
@@ -368,6 +370,7 @@ impl ResultsBody {
                 errors.push(FieldError {
                     field: at(field),
                     message: message.to_owned(),
+                    ..FieldError::default()
                 });
             }
             let worker = worker_id(result.worker_id, &at("worker_id"), &mut errors);
@@ -489,6 +492,7 @@ impl RetryPolicyBody {
                 .map(|(path, e)| FieldError {
                     field: format!("{field}.{path}"),
                     message: e.to_string(),
+                    ..FieldError::default()
                 })
                 .collect()
         })

@@ -129,6 +129,9 @@ pub struct Worker<T> {
     transport: Arc<T>,
     config: WorkerConfig,
     handlers: HashMap<String, Handler>,
+    /// Runs the tasks no handler is named for; when set, the worker claims
+    /// tasks of any name.
+    fallback: Option<Handler>,
 }
 
 impl<T: Transport> Worker<T> {
@@ -137,6 +140,7 @@ impl<T: Transport> Worker<T> {
             transport: Arc::new(transport),
             config,
             handlers: HashMap::new(),
+            fallback: None,
         }
     }
 
@@ -184,14 +188,34 @@ impl<T: Transport> Worker<T> {
         self
     }
 
+    /// Runs every task no other handler is named for with `handler`, on the
+    /// raw JSON input (`task.task_name` says which it is). The worker then
+    /// claims tasks of any name: for a worker serving many task names (a
+    /// claim names at most 100), or all of them.
+    pub fn handle_any<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Option<Value>, Task) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, TaskError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.fallback = Some(Arc::new(move |input, task| Box::pin(handler(input, task))));
+        self
+    }
+
     /// Claims and runs tasks until `shutdown` completes; then stops
     /// claiming, lets running tasks finish within the grace period, and
     /// returns (tasks still running are abandoned: their leases lapse and
     /// the server's sweeper retries them).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut task_names: Vec<String> = self.handlers.keys().cloned().collect();
+        // No names: any task (a fallback handler runs what has no other).
+        let mut task_names: Vec<String> = if self.fallback.is_some() {
+            Vec::new()
+        } else {
+            self.handlers.keys().cloned().collect()
+        };
         task_names.sort();
         let handlers = Arc::new(self.handlers);
+        let fallback = self.fallback;
         let config = Arc::new(self.config);
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let (reporter, sending) = Reporter::start(self.transport.clone(), &config);
@@ -224,7 +248,9 @@ impl<T: Transport> Worker<T> {
                             tracing::warn!(task_execution.id = %task.id, "claimed more tasks than free slots; its lease will lapse");
                             continue;
                         };
-                        let Some(handler) = handlers.get(&task.task_name).cloned() else {
+                        let Some(handler) =
+                            handlers.get(&task.task_name).or(fallback.as_ref()).cloned()
+                        else {
                             continue;
                         };
                         let span = tracing::info_span!(

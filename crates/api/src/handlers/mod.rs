@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod flow_executions;
+pub(crate) mod flows;
 pub(crate) mod health;
 pub(crate) mod task_executions;
 pub(crate) mod workers;
@@ -24,6 +25,21 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/flow-executions/{id}")
             .get(flow_executions::get)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/flow-executions/{id}/cancel")
+            .post(flow_executions::cancel)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/flow-executions/{id}/rerun")
+            .post(flow_executions::rerun)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/flow-executions/{id}/graph")
+            .get(flow_executions::graph)
             .finish(),
     )
     .service(
@@ -83,6 +99,19 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         Endpoint::new("/task-executions/{id}/fail")
             .post(workers::fail)
+            .finish(),
+    )
+    .service(Endpoint::new("/flows").get(flows::list).finish())
+    .service(
+        Endpoint::new("/flows/{name}")
+            .get(flows::get)
+            .put(flows::put)
+            .delete(flows::delete)
+            .finish(),
+    )
+    .service(
+        Endpoint::new("/flows/{name}/versions/{version}")
+            .get(flows::get_version)
             .finish(),
     )
     .service(
@@ -148,6 +177,15 @@ impl Endpoint {
         F::Output: Responder + 'static,
     {
         self.method(web::post(), "POST", handler)
+    }
+
+    fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.method(web::put(), "PUT", handler)
     }
 
     fn patch<F, Args>(self, handler: F) -> Self

@@ -18,7 +18,7 @@ use flowexec_domain::{
 };
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
-    Admin, ApiKeys, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions,
+    Admin, ApiKeys, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions, Flows,
     KeyAuthenticator, KeyCacheSettings, Page, PageRequest, Readiness, ServiceError, StoreReadiness,
     WorkerSettings, Workers,
 };
@@ -77,6 +77,7 @@ impl World {
                 ));
                 ApiServices {
                     executions: Arc::new(Executions::with_clock(store.clone(), FixedClock(now()))),
+                    flows: Arc::new(Flows::with_clock(store.clone(), FixedClock(now()))),
                     keys: Arc::new(ApiKeys::with_clock(
                         store.clone(),
                         FixedClock(now()),
@@ -193,6 +194,39 @@ impl ExecutionUseCases for Failing {
         _: &Principal,
         _: FlowExecutionId,
     ) -> Result<FlowExecutionDetail, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn start_flow(
+        &self,
+        _: &Principal,
+        _: flowexec_domain::StartFlow,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn cancel_flow(
+        &self,
+        _: &Principal,
+        _: FlowExecutionId,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn rerun(
+        &self,
+        _: &Principal,
+        _: FlowExecutionId,
+        _: TaskName,
+    ) -> Result<FlowExecutionDetail, ServiceError> {
+        Err((self.0)())
+    }
+
+    fn flow_graph(
+        &self,
+        _: &Principal,
+        _: FlowExecutionId,
+    ) -> Result<flowexec_domain::FlowGraph, ServiceError> {
         Err((self.0)())
     }
 

@@ -221,8 +221,23 @@ fn ensure_roles(
         format!("GRANT CONNECT ON DATABASE \"{database}\" TO {RUNTIME_ROLE};"),
     ]
     .join("\n");
-    conn.batch_execute(&sql)
-        .context("creating the roles failed")?;
+    // Roles and their grants are the cluster's, not the database's: the
+    // migration lock (an advisory lock, per database) does not serialize
+    // migrators of two databases of one cluster, and PostgreSQL refuses
+    // the later of two concurrent grants ("tuple concurrently updated").
+    // The statements run as one transaction: a refused one changed
+    // nothing, and is run again.
+    let mut tries = 0;
+    loop {
+        match conn.batch_execute(&sql) {
+            Ok(()) => break,
+            Err(e) if tries < 10 && e.to_string().contains("tuple concurrently updated") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * tries));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("creating the roles failed")),
+        }
+    }
     let report = role_report(conn, app_role)?;
     if let Some(reason) = report.refusal() {
         bail!("the role in database.url cannot serve: {reason}");

@@ -12,7 +12,7 @@ use crate::rows::TaskExecutionRow;
 
 /// The SQL types of a task execution as `flowexec_get_task_execution`
 /// returns it: its explicit column list, in that order (see
-/// migrations/postgres/…_lifecycle).
+/// migrations/postgres/…_flows).
 pub(crate) type TaskExecutionRecord = (
     diesel::sql_types::Uuid,
     diesel::sql_types::Uuid,
@@ -36,6 +36,7 @@ pub(crate) type TaskExecutionRecord = (
     diesel::sql_types::Int4,
     diesel::sql_types::Nullable<diesel::sql_types::Int4>,
     diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Nullable<diesel::sql_types::Int4>,
 );
 
 /// What `flowexec_change_status` returns: the row's columns, then whether
@@ -63,6 +64,7 @@ pub(crate) type ChangedRecord = (
     diesel::sql_types::Int4,
     diesel::sql_types::Nullable<diesel::sql_types::Int4>,
     diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+    diesel::sql_types::Nullable<diesel::sql_types::Int4>,
     diesel::sql_types::Bool,
 );
 
@@ -90,6 +92,7 @@ pub(crate) type TaskExecutionTuple = (
     i32,
     Option<i32>,
     Option<Value>,
+    Option<i32>,
 );
 
 /// The Rust values of a [`ChangedRecord`].
@@ -116,6 +119,7 @@ pub(crate) type ChangedTuple = (
     i32,
     Option<i32>,
     Option<Value>,
+    Option<i32>,
     bool,
 );
 
@@ -144,6 +148,7 @@ impl From<TaskExecutionTuple> for TaskExecutionRow {
             priority: t.19,
             timeout_seconds: t.20,
             retry_policy: t.21,
+            iteration: t.22,
         }
     }
 }
@@ -152,9 +157,9 @@ impl From<TaskExecutionTuple> for TaskExecutionRow {
 pub(crate) fn changed_row(t: ChangedTuple) -> (TaskExecutionRow, bool) {
     let row = (
         t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11, t.12, t.13, t.14, t.15, t.16,
-        t.17, t.18, t.19, t.20, t.21,
+        t.17, t.18, t.19, t.20, t.21, t.22,
     );
-    (row.into(), t.22)
+    (row.into(), t.23)
 }
 
 #[derive(Insertable)]

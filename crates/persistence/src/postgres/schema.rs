@@ -29,6 +29,31 @@ diesel::table! {
         modified_by -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        flow_version -> Nullable<Int4>,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    flows (organization_id, name) {
+        organization_id -> Uuid,
+        name -> Text,
+        latest_version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    flow_versions (organization_id, name, version) {
+        organization_id -> Uuid,
+        name -> Text,
+        version -> Int4,
+        source -> Text,
+        document -> Jsonb,
+        created_by -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -56,6 +81,7 @@ diesel::table! {
         priority -> Int4,
         timeout_seconds -> Nullable<Int4>,
         retry_policy -> Nullable<Jsonb>,
+        iteration -> Nullable<Int4>,
     }
 }
 
@@ -85,4 +111,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     flow_executions,
     task_executions,
     task_execution_events,
+    flows,
+    flow_versions,
 );

@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail,
-    FlowExecutionFilter, FlowExecutionId, IfMatch, ListQuery, OrganizationId, RecordedEvent,
-    RepoError, ResultWrite, StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter,
-    TaskExecutionId, TaskName, TaskStatus, Tenant,
+    ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, Flow, FlowExecution, FlowExecutionDetail,
+    FlowExecutionFilter, FlowExecutionId, FlowName, FlowStatus, FlowVersion, IfMatch, ListQuery,
+    OrganizationId, RecordedEvent, RepoError, ResultWrite, StatusChange, TaskExecution,
+    TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId, TaskName, TaskStatus, Tenant,
 };
 use flowexec_domain::{Claim, Heartbeat};
 use uuid::Uuid;
@@ -18,9 +18,13 @@ use uuid::Uuid;
 use crate::error::{connection_lost, StoreError};
 use crate::postgres::rows::{changed_row, ChangedRecord, ChangedTuple, NewEventRow};
 use crate::postgres::schema::{
-    api_keys as ak, flow_executions as fe, task_execution_events as ev, task_executions as te,
+    api_keys as ak, flow_executions as fe, flow_versions as fv, flows as fl,
+    task_execution_events as ev, task_executions as te,
 };
-use crate::rows::{api_key_info, ApiKeyInfoTuple, EventRow, FlowExecutionRow, TaskExecutionRow};
+use crate::rows::{
+    api_key_info, ApiKeyInfoTuple, EventRow, FlowExecutionRow, FlowRow, FlowVersionRow,
+    TaskExecutionRow,
+};
 
 diesel::define_sql_function! {
     /// `flowexec_change_status(…)`: a status change's compare-and-set and its
@@ -234,6 +238,121 @@ fn task_rows(
 }
 
 impl TenantTx for PgTx<'_> {
+    fn lock_flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecution, RepoError> {
+        let org = self.org();
+        let result = fe::table
+            .filter(fe::organization_id.eq(org))
+            .filter(fe::id.eq(id.into_uuid()))
+            .select(FlowExecutionRow::as_select())
+            .for_update()
+            .first(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|row| Ok(FlowExecution::try_from(row)?));
+        self.done(result)
+    }
+
+    fn set_flow_status(
+        &mut self,
+        id: FlowExecutionId,
+        status: FlowStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let org = self.org();
+        let result = diesel::update(
+            fe::table
+                .filter(fe::organization_id.eq(org))
+                .filter(fe::id.eq(id.into_uuid())),
+        )
+        .set((fe::status.eq(status.as_str()), fe::updated_at.eq(at)))
+        .execute(self.conn)
+        .map_err(StoreError::from);
+        match self.done(result)? {
+            0 => Err(RepoError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn flow(&mut self, name: &FlowName, lock: bool) -> Result<Option<Flow>, RepoError> {
+        let org = self.org();
+        let query = fl::table
+            .filter(fl::organization_id.eq(org))
+            .filter(fl::name.eq(name.as_str()))
+            .select(FlowRow::as_select());
+        let row = if lock {
+            query.for_update().first(self.conn).optional()
+        } else {
+            query.first(self.conn).optional()
+        };
+        let result = row
+            .map_err(StoreError::from)
+            .and_then(|row| Ok(row.map(Flow::try_from).transpose()?));
+        self.done(result)
+    }
+
+    fn save_flow(&mut self, flow: &Flow) -> Result<(), RepoError> {
+        let row = FlowRow::new(self.tenant.organization_id(), flow);
+        let result = diesel::insert_into(fl::table)
+            .values(&row)
+            .on_conflict((fl::organization_id, fl::name))
+            .do_update()
+            .set(&row)
+            .execute(self.conn)
+            .map(|_| ())
+            .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn insert_flow_version(&mut self, version: &FlowVersion) -> Result<(), RepoError> {
+        let row = FlowVersionRow::new(self.tenant.organization_id(), version);
+        let result = diesel::insert_into(fv::table)
+            .values(&row)
+            .execute(self.conn)
+            .map(|_| ())
+            .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn flow_version(&mut self, name: &FlowName, version: i32) -> Result<FlowVersion, RepoError> {
+        let org = self.org();
+        let result = fv::table
+            .filter(fv::organization_id.eq(org))
+            .filter(fv::name.eq(name.as_str()))
+            .filter(fv::version.eq(version))
+            .select(FlowVersionRow::as_select())
+            .first(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|row| Ok(FlowVersion::try_from(row)?));
+        self.done(result)
+    }
+
+    fn list_flows(
+        &mut self,
+        after: Option<&FlowName>,
+        limit: usize,
+    ) -> Result<Vec<Flow>, RepoError> {
+        let org = self.org();
+        let mut query = fl::table
+            .filter(fl::organization_id.eq(org))
+            .filter(fl::deleted_at.is_null())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(fl::name.gt(after.as_str().to_owned()));
+        }
+        let result = query
+            .order(fl::name.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .select(FlowRow::as_select())
+            .load(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|rows| {
+                Ok(rows
+                    .into_iter()
+                    .map(Flow::try_from)
+                    .collect::<Result<_, _>>()?)
+            });
+        self.done(result)
+    }
+
     fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
         self.task_row(id, false)
     }
@@ -320,6 +439,25 @@ impl TenantTx for PgTx<'_> {
             .first::<Option<i32>>(self.conn)
             .map_err(StoreError::from);
         self.done(result)?.ok_or(RepoError::NotFound)
+    }
+
+    fn iteration_attempts(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        task_name: &TaskName,
+        iteration: i32,
+    ) -> Result<Vec<i32>, RepoError> {
+        let org = self.org();
+        let result = te::table
+            .filter(te::organization_id.eq(org))
+            .filter(te::flow_execution_id.eq(flow_execution_id.into_uuid()))
+            .filter(te::task_name.eq(task_name.as_str()))
+            .filter(te::iteration.eq(iteration))
+            .order(te::execution_index.asc())
+            .select(te::execution_index)
+            .load::<i32>(self.conn)
+            .map_err(StoreError::from);
+        self.done(result)
     }
 
     fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError> {

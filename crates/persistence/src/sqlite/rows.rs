@@ -9,9 +9,13 @@ use flowexec_domain::{FlowExecution, TaskExecution, TaskExecutionEvent, TaskStat
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::schema::{flow_executions, organizations, task_execution_events, task_executions};
+use super::schema::{
+    flow_executions, flow_versions, flows, organizations, task_execution_events, task_executions,
+};
 use crate::error::corrupt;
-use crate::rows::{EventRow, FlowExecutionRow, OrganizationRow, TaskExecutionRow};
+use crate::rows::{
+    EventRow, FlowExecutionRow, FlowRow, FlowVersionRow, OrganizationRow, TaskExecutionRow,
+};
 
 pub(crate) fn uuid(text: &str) -> Result<Uuid, DieselError> {
     Uuid::parse_str(text).map_err(|e| corrupt("UUID", e))
@@ -53,6 +57,7 @@ pub(crate) struct SqliteTaskExecutionRow {
     priority: i32,
     timeout_seconds: Option<i32>,
     retry_policy: Option<String>,
+    iteration: Option<i32>,
 }
 
 impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
@@ -82,6 +87,7 @@ impl TryFrom<SqliteTaskExecutionRow> for TaskExecutionRow {
             priority: row.priority,
             timeout_seconds: row.timeout_seconds,
             retry_policy: json(row.retry_policy)?,
+            iteration: row.iteration,
         })
     }
 }
@@ -111,6 +117,7 @@ pub(crate) struct NewSqliteTaskExecutionRow {
     priority: i32,
     timeout_seconds: Option<i32>,
     retry_policy: Option<String>,
+    iteration: Option<i32>,
 }
 
 impl From<&TaskExecution> for NewSqliteTaskExecutionRow {
@@ -141,6 +148,7 @@ impl From<&TaskExecution> for NewSqliteTaskExecutionRow {
             priority: row.priority,
             timeout_seconds: row.timeout_seconds,
             retry_policy: json_text(row.retry_policy.as_ref()),
+            iteration: row.iteration,
         }
     }
 }
@@ -155,6 +163,8 @@ pub(crate) struct NewSqliteFlowExecutionRow {
     modified_by: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    flow_version: Option<i32>,
+    status: &'static str,
 }
 
 impl From<&FlowExecution> for NewSqliteFlowExecutionRow {
@@ -167,6 +177,8 @@ impl From<&FlowExecution> for NewSqliteFlowExecutionRow {
             modified_by: flow.modified_by.to_string(),
             created_at: flow.created_at,
             updated_at: flow.updated_at,
+            flow_version: flow.flow_version,
+            status: flow.status.as_str(),
         }
     }
 }
@@ -181,6 +193,8 @@ pub(crate) struct SqliteFlowExecutionRow {
     modified_by: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    flow_version: Option<i32>,
+    status: String,
 }
 
 impl TryFrom<SqliteFlowExecutionRow> for FlowExecutionRow {
@@ -195,6 +209,8 @@ impl TryFrom<SqliteFlowExecutionRow> for FlowExecutionRow {
             modified_by: row.modified_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            flow_version: row.flow_version,
+            status: row.status,
         })
     }
 }
@@ -268,6 +284,88 @@ impl TryFrom<SqliteOrganizationRow> for OrganizationRow {
         Ok(Self {
             id: uuid(&row.id)?,
             name: row.name,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = flows, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(treat_none_as_null = true)]
+pub(crate) struct SqliteFlowRow {
+    organization_id: String,
+    name: String,
+    latest_version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<FlowRow> for SqliteFlowRow {
+    fn from(row: FlowRow) -> Self {
+        Self {
+            organization_id: row.organization_id.to_string(),
+            name: row.name,
+            latest_version: row.latest_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+impl TryFrom<SqliteFlowRow> for FlowRow {
+    type Error = DieselError;
+
+    fn try_from(row: SqliteFlowRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            organization_id: uuid(&row.organization_id)?,
+            name: row.name,
+            latest_version: row.latest_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = flow_versions, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct SqliteFlowVersionRow {
+    organization_id: String,
+    name: String,
+    version: i32,
+    source: String,
+    document: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<FlowVersionRow> for SqliteFlowVersionRow {
+    fn from(row: FlowVersionRow) -> Self {
+        Self {
+            organization_id: row.organization_id.to_string(),
+            name: row.name,
+            version: row.version,
+            source: row.source,
+            document: row.document.to_string(),
+            created_by: row.created_by,
+            created_at: row.created_at,
+        }
+    }
+}
+
+impl TryFrom<SqliteFlowVersionRow> for FlowVersionRow {
+    type Error = DieselError;
+
+    fn try_from(row: SqliteFlowVersionRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            organization_id: uuid(&row.organization_id)?,
+            name: row.name,
+            version: row.version,
+            source: row.source,
+            document: json(Some(row.document))?.unwrap_or(Value::Null),
+            created_by: row.created_by,
             created_at: row.created_at,
         })
     }

@@ -29,6 +29,31 @@ diesel::table! {
         modified_by -> Text,
         created_at -> TimestamptzSqlite,
         updated_at -> TimestamptzSqlite,
+        flow_version -> Nullable<Integer>,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    flows (organization_id, name) {
+        organization_id -> Text,
+        name -> Text,
+        latest_version -> Integer,
+        created_at -> TimestamptzSqlite,
+        updated_at -> TimestamptzSqlite,
+        deleted_at -> Nullable<TimestamptzSqlite>,
+    }
+}
+
+diesel::table! {
+    flow_versions (organization_id, name, version) {
+        organization_id -> Text,
+        name -> Text,
+        version -> Integer,
+        source -> Text,
+        document -> Text,
+        created_by -> Text,
+        created_at -> TimestamptzSqlite,
     }
 }
 
@@ -56,6 +81,7 @@ diesel::table! {
         priority -> Integer,
         timeout_seconds -> Nullable<Integer>,
         retry_policy -> Nullable<Text>,
+        iteration -> Nullable<Integer>,
     }
 }
 
@@ -85,4 +111,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     flow_executions,
     task_executions,
     task_execution_events,
+    flows,
+    flow_versions,
 );

@@ -7,22 +7,26 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, FlowExecution, FlowExecutionDetail,
-    FlowExecutionFilter, FlowExecutionId, ListQuery, OrganizationId, RecordedEvent, RepoError,
-    StatusChange, TaskExecution, TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId,
-    TaskName, TaskStatus, Tenant,
+    ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, Flow, FlowExecution, FlowExecutionDetail,
+    FlowExecutionFilter, FlowExecutionId, FlowName, FlowStatus, FlowVersion, ListQuery,
+    OrganizationId, RecordedEvent, RepoError, StatusChange, TaskExecution, TaskExecutionEvent,
+    TaskExecutionFilter, TaskExecutionId, TaskName, TaskStatus, Tenant,
 };
 use flowexec_domain::{Claim, Heartbeat};
 
 use super::rows::{
     json_text, uuid, NewSqliteEventRow, NewSqliteFlowExecutionRow, NewSqliteTaskExecutionRow,
-    SqliteEventRow, SqliteFlowExecutionRow, SqliteTaskExecutionRow,
+    SqliteEventRow, SqliteFlowExecutionRow, SqliteFlowRow, SqliteFlowVersionRow,
+    SqliteTaskExecutionRow,
 };
 use super::schema::{
-    api_keys as ak, flow_executions as fe, task_execution_events as ev, task_executions as te,
+    api_keys as ak, flow_executions as fe, flow_versions as fv, flows as fl,
+    task_execution_events as ev, task_executions as te,
 };
 use crate::error::StoreError;
-use crate::rows::{api_key_info, EventRow, FlowExecutionRow, TaskExecutionRow};
+use crate::rows::{
+    api_key_info, EventRow, FlowExecutionRow, FlowRow, FlowVersionRow, TaskExecutionRow,
+};
 
 pub struct SqliteTx<'t> {
     conn: &'t mut SqliteConnection,
@@ -87,6 +91,115 @@ fn tasks_of(
 }
 
 impl TenantTx for SqliteTx<'_> {
+    /// Writes run one at a time: what a unit of work reads is locked until
+    /// it ends.
+    fn lock_flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecution, RepoError> {
+        let row = fe::table
+            .filter(fe::organization_id.eq(&self.org))
+            .filter(fe::id.eq(id.to_string()))
+            .select(SqliteFlowExecutionRow::as_select())
+            .first(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(FlowExecutionRow::try_from(row)
+            .and_then(FlowExecution::try_from)
+            .map_err(StoreError::from)?)
+    }
+
+    fn set_flow_status(
+        &mut self,
+        id: FlowExecutionId,
+        status: FlowStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let changed = diesel::update(
+            fe::table
+                .filter(fe::organization_id.eq(&self.org))
+                .filter(fe::id.eq(id.to_string())),
+        )
+        .set((fe::status.eq(status.as_str()), fe::updated_at.eq(at)))
+        .execute(self.conn)
+        .map_err(StoreError::from)?;
+        if changed == 0 {
+            Err(RepoError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flow(&mut self, name: &FlowName, _lock: bool) -> Result<Option<Flow>, RepoError> {
+        let row = fl::table
+            .filter(fl::organization_id.eq(&self.org))
+            .filter(fl::name.eq(name.as_str()))
+            .select(SqliteFlowRow::as_select())
+            .first(self.conn)
+            .optional()
+            .map_err(StoreError::from)?;
+        Ok(row
+            .map(|row| FlowRow::try_from(row).and_then(Flow::try_from))
+            .transpose()
+            .map_err(StoreError::from)?)
+    }
+
+    fn save_flow(&mut self, flow: &Flow) -> Result<(), RepoError> {
+        let row = SqliteFlowRow::from(FlowRow::new(self.tenant.organization_id(), flow));
+        diesel::insert_into(fl::table)
+            .values(&row)
+            .on_conflict((fl::organization_id, fl::name))
+            .do_update()
+            .set(&row)
+            .execute(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn insert_flow_version(&mut self, version: &FlowVersion) -> Result<(), RepoError> {
+        let row =
+            SqliteFlowVersionRow::from(FlowVersionRow::new(self.tenant.organization_id(), version));
+        diesel::insert_into(fv::table)
+            .values(&row)
+            .execute(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn flow_version(&mut self, name: &FlowName, version: i32) -> Result<FlowVersion, RepoError> {
+        let row = fv::table
+            .filter(fv::organization_id.eq(&self.org))
+            .filter(fv::name.eq(name.as_str()))
+            .filter(fv::version.eq(version))
+            .select(SqliteFlowVersionRow::as_select())
+            .first(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(FlowVersionRow::try_from(row)
+            .and_then(FlowVersion::try_from)
+            .map_err(StoreError::from)?)
+    }
+
+    fn list_flows(
+        &mut self,
+        after: Option<&FlowName>,
+        limit: usize,
+    ) -> Result<Vec<Flow>, RepoError> {
+        let mut query = fl::table
+            .filter(fl::organization_id.eq(&self.org))
+            .filter(fl::deleted_at.is_null())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(fl::name.gt(after.as_str().to_owned()));
+        }
+        let rows = query
+            .order(fl::name.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .select(SqliteFlowRow::as_select())
+            .load(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FlowRow::try_from(row).and_then(Flow::try_from))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?)
+    }
+
     fn task_execution(&mut self, id: TaskExecutionId) -> Result<TaskExecution, RepoError> {
         Ok(task_row(self.conn, &self.org, &id.to_string())?)
     }
@@ -167,6 +280,23 @@ impl TenantTx for SqliteTx<'_> {
             .first::<Option<i32>>(self.conn)
             .map_err(StoreError::from)?
             .ok_or(RepoError::NotFound)
+    }
+
+    fn iteration_attempts(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        task_name: &TaskName,
+        iteration: i32,
+    ) -> Result<Vec<i32>, RepoError> {
+        Ok(te::table
+            .filter(te::organization_id.eq(&self.org))
+            .filter(te::flow_execution_id.eq(flow_execution_id.to_string()))
+            .filter(te::task_name.eq(task_name.as_str()))
+            .filter(te::iteration.eq(iteration))
+            .order(te::execution_index.asc())
+            .select(te::execution_index)
+            .load::<i32>(self.conn)
+            .map_err(StoreError::from)?)
     }
 
     fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError> {

@@ -1,0 +1,545 @@
+//! Flow definitions and the engine through the use cases, over the real
+//! SQLite store: versions, a run advancing as its tasks complete (inputs
+//! rendered from upstream outputs, types kept), for_each iterations and
+//! their retries, a failure stopping what depends on it, a template error
+//! failing its task. Over HTTP, on both stores, with real workers:
+//! `crates/server/tests/flows.rs`.
+
+use std::collections::BTreeMap;
+
+use flowexec_domain::{
+    Actor, FlowName, FlowStatus, OrganizationName, Principal, RetryPolicy, Role, StartFlow,
+    TaskExecution, TaskStatus, WorkerId,
+};
+use flowexec_persistence::SqliteStore;
+use flowexec_service::{
+    Admin, Authenticate, ClaimRequest, ExecutionUseCases, Executions, FlowUseCases, Flows,
+    KeyAuthenticator, KeyCacheSettings, Outcome, PageRequest, Report, ServiceError, WorkerSettings,
+    WorkerUseCases, Workers,
+};
+use flowexec_testkit::TestSqlite;
+use serde_json::{json, Value};
+
+type TestResult = anyhow::Result<()>;
+
+struct World {
+    _db: TestSqlite,
+    flows: Flows<SqliteStore>,
+    executions: Executions<SqliteStore>,
+    workers: Workers<SqliteStore>,
+    writer: Principal,
+    worker: Principal,
+}
+
+impl World {
+    fn new() -> anyhow::Result<Self> {
+        let db = TestSqlite::new()?;
+        let store = db.open(4)?;
+        let admin = Admin::new(store.clone());
+        let auth = KeyAuthenticator::new(store.clone(), &KeyCacheSettings::default());
+        let created = admin.create_organization(&OrganizationName::parse("o")?)?;
+        let id = created.organization.id;
+        let writer = auth.authenticate(
+            &admin
+                .create_api_key(id, Role::Write, Actor::Integration)?
+                .plaintext,
+        )?;
+        let worker = auth.authenticate(
+            &admin
+                .create_api_key(id, Role::Worker, Actor::System)?
+                .plaintext,
+        )?;
+        Ok(Self {
+            flows: Flows::new(store.clone()),
+            executions: Executions::new(store.clone()),
+            workers: Workers::new(
+                store,
+                WorkerSettings {
+                    default_retry: RetryPolicy {
+                        max_attempts: 1,
+                        ..RetryPolicy::default()
+                    },
+                },
+            ),
+            _db: db,
+            writer,
+            worker,
+        })
+    }
+
+    fn start(
+        &self,
+        flow: &str,
+        input: Value,
+    ) -> Result<flowexec_domain::FlowExecutionDetail, ServiceError> {
+        let flow = FlowName::parse(flow).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        self.executions.start_flow(
+            &self.writer,
+            StartFlow {
+                flow,
+                version: None,
+                input: Some(input),
+            },
+        )
+    }
+
+    /// Claims everything queued and reports each as `outcome` says.
+    fn run_all(
+        &self,
+        outcome: impl Fn(&TaskExecution) -> Outcome,
+    ) -> anyhow::Result<Vec<TaskExecution>> {
+        let claimed = self
+            .workers
+            .claim(
+                &self.worker,
+                &ClaimRequest {
+                    worker_id: WorkerId::parse("w")?,
+                    task_names: vec![],
+                    limit: 500,
+                    lease_seconds: 60,
+                },
+            )?
+            .tasks;
+        for task in &claimed {
+            self.workers.report(
+                &self.worker,
+                Report {
+                    task_execution_id: task.id,
+                    worker_id: WorkerId::parse("w")?,
+                    outcome: outcome(task),
+                },
+            )?;
+        }
+        Ok(claimed)
+    }
+}
+
+fn put(world: &World, text: &str) -> anyhow::Result<flowexec_service::Stored> {
+    let name = text
+        .lines()
+        .find_map(|l| l.strip_prefix("name: "))
+        .unwrap_or_default();
+    Ok(world
+        .flows
+        .put_flow(&world.writer, FlowName::parse(name)?, text.to_owned())?)
+}
+
+fn completed(output: Value) -> Outcome {
+    Outcome::Completed {
+        output: Some(output),
+    }
+}
+
+const DIAMOND: &str = "\
+name: diamond
+input_schema: {type: object, required: [n]}
+tasks:
+  - name: a
+    input: {n: \"{{ flow.input.n }}\"}
+  - name: b
+    depends_on: [a]
+    input: {from_a: \"{{ tasks.a.output }}\"}
+  - name: c
+    depends_on: [a]
+    input: \"n is {{ tasks.a.output.n }}\"
+  - name: d
+    depends_on: [b, c]
+    input: [\"{{ tasks.b.output }}\", \"{{ tasks.c.output }}\"]
+";
+
+#[test]
+fn a_definition_is_versioned_only_when_its_content_changes() -> TestResult {
+    let world = World::new()?;
+    let first = put(&world, DIAMOND)?;
+    assert!(first.created);
+    assert_eq!(first.stored.version.version, 1);
+    // The same content, written as JSON: unchanged.
+    let as_json = json!({
+        "name": "diamond",
+        "input_schema": {"type": "object", "required": ["n"]},
+        "tasks": [
+            {"name": "a", "input": {"n": "{{ flow.input.n }}"}},
+            {"name": "b", "depends_on": ["a"], "input": {"from_a": "{{ tasks.a.output }}"}},
+            {"name": "c", "depends_on": ["a"], "input": "n is {{ tasks.a.output.n }}"},
+            {"name": "d", "depends_on": ["b", "c"], "input": ["{{ tasks.b.output }}", "{{ tasks.c.output }}"]},
+        ]
+    });
+    let again = world.flows.put_flow(
+        &world.writer,
+        FlowName::parse("diamond")?,
+        as_json.to_string(),
+    )?;
+    assert!(!again.created);
+    assert_eq!(again.stored.version.version, 1);
+    let changed = put(
+        &world,
+        &DIAMOND.replace("{{ flow.input.n }}", "{{ flow.input }}"),
+    )?;
+    assert!(changed.created);
+    assert_eq!(changed.stored.version.version, 2);
+    let one = world
+        .flows
+        .get_flow(&world.writer, FlowName::parse("diamond")?, Some(1))?;
+    assert_eq!(one.version.source, DIAMOND);
+    assert_eq!(one.flow.latest_version, 2);
+    // A name that differs from the path's, and a broken definition.
+    let misnamed =
+        world
+            .flows
+            .put_flow(&world.writer, FlowName::parse("other")?, DIAMOND.to_owned());
+    assert!(matches!(misnamed, Err(ServiceError::InvalidDefinition(e)) if e[0].pointer == "/name"));
+    let broken = world.flows.put_flow(
+        &world.writer,
+        FlowName::parse("diamond")?,
+        DIAMOND.replace("[b, c]", "[b, x]"),
+    );
+    // Every error at once: the unknown dependency, and c no longer
+    // upstream of d's template.
+    let Err(ServiceError::InvalidDefinition(errors)) = broken else {
+        anyhow::bail!("{broken:?}");
+    };
+    let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/tasks/3/depends_on/1", "/tasks/3/input/1"]);
+    // Deleted: gone from reads and lists, no new runs; stored again, back
+    // with the next version.
+    world
+        .flows
+        .delete_flow(&world.writer, FlowName::parse("diamond")?)?;
+    assert!(matches!(
+        world
+            .flows
+            .get_flow(&world.writer, FlowName::parse("diamond")?, None),
+        Err(ServiceError::NotFound)
+    ));
+    assert!(world
+        .flows
+        .list_flows(&world.writer, PageRequest::default())?
+        .items
+        .is_empty());
+    assert!(matches!(
+        world.start("diamond", json!({"n": 1})),
+        Err(ServiceError::NotFound)
+    ));
+    assert_eq!(put(&world, DIAMOND)?.stored.version.version, 3);
+    Ok(())
+}
+
+/// Each task's latest attempt by name (for tasks that run once).
+fn by_name(detail: &flowexec_domain::FlowExecutionDetail) -> BTreeMap<String, TaskExecution> {
+    detail
+        .latest_attempts()
+        .into_iter()
+        .map(|t| (t.task_name.to_string(), t.clone()))
+        .collect()
+}
+
+#[test]
+fn a_diamond_advances_as_its_tasks_complete_with_inputs_typed() -> TestResult {
+    let world = World::new()?;
+    put(&world, DIAMOND)?;
+    assert!(matches!(
+        world.start("diamond", json!({"m": 1})),
+        Err(ServiceError::InputMismatch(m)) if !m.is_empty()
+    ));
+    let started = world.start("diamond", json!({"n": 7}))?;
+    let id = started.flow_execution.id;
+    assert_eq!(started.flow_execution.status, FlowStatus::Queued);
+    assert_eq!(started.task_executions.len(), 1, "only the root is created");
+    assert_eq!(started.task_executions[0].input, Some(json!({"n": 7})));
+
+    let ran = world.run_all(|_| completed(json!({"n": 7, "list": [1, 2]})))?;
+    assert_eq!(ran.len(), 1);
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    assert_eq!(detail.flow_execution.status, FlowStatus::Running);
+    let tasks = by_name(&detail);
+    assert_eq!(tasks.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(
+        tasks["b"].input,
+        Some(json!({"from_a": {"n": 7, "list": [1, 2]}}))
+    );
+    assert_eq!(tasks["c"].input, Some(json!("n is 7")));
+
+    world.run_all(|t| completed(json!(t.task_name.to_string())))?;
+    let tasks = by_name(&world.executions.get_flow_execution(&world.writer, id)?);
+    assert_eq!(tasks["d"].input, Some(json!(["b", "c"])));
+    world.run_all(|_| completed(json!(null)))?;
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    assert_eq!(detail.flow_execution.status, FlowStatus::Completed);
+    assert_eq!(detail.task_executions.len(), 4);
+    Ok(())
+}
+
+#[test]
+fn for_each_runs_once_per_item_and_a_retry_keeps_its_iteration() -> TestResult {
+    let world = World::new()?;
+    put(
+        &world,
+        "\
+name: fan
+tasks:
+  - name: list
+  - name: each
+    depends_on: [list]
+    for_each: \"{{ tasks.list.output }}\"
+    retry: {max_attempts: 2, backoff: {initial_ms: 0}}
+    input: {item: \"{{ item }}\", index: \"{{ index }}\"}
+  - name: total
+    depends_on: [each]
+    input: \"{{ tasks.each.outputs }}\"
+",
+    )?;
+    let id = world.start("fan", json!(null))?.flow_execution.id;
+    world.run_all(|_| completed(json!(["x", "y", "z"])))?;
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    let mut each: Vec<_> = detail
+        .task_executions
+        .iter()
+        .filter(|t| t.task_name.as_str() == "each")
+        .map(|t| (t.execution_index, t.iteration, t.input.clone()))
+        .collect();
+    each.sort_by_key(|t| t.0);
+    assert_eq!(
+        each,
+        [
+            (0, Some(0), Some(json!({"item": "x", "index": 0}))),
+            (1, Some(1), Some(json!({"item": "y", "index": 1}))),
+            (2, Some(2), Some(json!({"item": "z", "index": 2}))),
+        ]
+    );
+    // Iteration 1 fails once: its retry takes index 3 and keeps iteration 1.
+    world.run_all(|t| {
+        if t.iteration == Some(1) {
+            Outcome::Failed {
+                error: Some(json!("boom")),
+                retryable: true,
+            }
+        } else {
+            completed(json!(format!("out-{}", t.execution_index)))
+        }
+    })?;
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    let retry = detail
+        .task_executions
+        .iter()
+        .find(|t| t.execution_index == 3)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no retry"))?;
+    assert_eq!(
+        (retry.iteration, retry.status),
+        (Some(1), TaskStatus::Queued)
+    );
+    assert_eq!(detail.flow_execution.status, FlowStatus::Running);
+    world.run_all(|_| completed(json!("out-retry")))?;
+    let tasks = by_name(&world.executions.get_flow_execution(&world.writer, id)?);
+    assert_eq!(
+        tasks["total"].input,
+        Some(json!(["out-0", "out-retry", "out-2"])),
+        "outputs in item order"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_failure_stops_its_branch_and_the_other_finishes() -> TestResult {
+    let world = World::new()?;
+    put(
+        &world,
+        "\
+name: branches
+tasks:
+  - name: left
+  - name: left-after
+    depends_on: [left]
+  - name: right
+  - name: right-after
+    depends_on: [right]
+  - name: bad-template
+    input: \"{{ flow.input.missing }}\"
+",
+    )?;
+    let started = world.start("branches", json!({}))?;
+    let id = started.flow_execution.id;
+    let tasks = by_name(&started);
+    assert_eq!(tasks["bad-template"].status, TaskStatus::Failed);
+    assert_eq!(
+        tasks["bad-template"]
+            .error
+            .as_ref()
+            .map(|e| e["code"].clone()),
+        Some(json!("template_error"))
+    );
+    assert_eq!(started.flow_execution.status, FlowStatus::Failed);
+    world.run_all(|t| {
+        if t.task_name.as_str() == "left" {
+            Outcome::Failed {
+                error: None,
+                retryable: true,
+            }
+        } else {
+            completed(json!(1))
+        }
+    })?;
+    world.run_all(|_| completed(json!(2)))?;
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    let tasks = by_name(&detail);
+    assert!(
+        !tasks.contains_key("left-after"),
+        "downstream of a failure is never created"
+    );
+    assert_eq!(tasks["right-after"].status, TaskStatus::Completed);
+    assert_eq!(detail.flow_execution.status, FlowStatus::Failed);
+    Ok(())
+}
+
+const CHAIN: &str = "\
+name: chain
+tasks:
+  - name: a
+    input: \"{{ flow.input }}\"
+  - name: b
+    depends_on: [a]
+    input: \"{{ tasks.a.output }}\"
+  - name: c
+    depends_on: [b]
+    input: \"{{ tasks.b.output }}\"
+  - name: side
+";
+
+#[test]
+fn a_rerun_makes_exactly_the_task_and_its_downstream_stale_and_runs_them_again() -> TestResult {
+    let world = World::new()?;
+    put(&world, CHAIN)?;
+    let id = world.start("chain", json!(1))?.flow_execution.id;
+    for _ in 0..3 {
+        world.run_all(|t| completed(json!(format!("{}-1", t.task_name))))?;
+    }
+    let done = world.executions.get_flow_execution(&world.writer, id)?;
+    assert_eq!(done.flow_execution.status, FlowStatus::Completed);
+    // A rerun from a task not run, of an unknown task, while running: refused.
+    assert!(matches!(
+        world
+            .executions
+            .rerun(&world.writer, id, flowexec_domain::TaskName::parse("zzz")?),
+        Err(ServiceError::InvalidFields(_))
+    ));
+
+    let rerun =
+        world
+            .executions
+            .rerun(&world.writer, id, flowexec_domain::TaskName::parse("b")?)?;
+    let stale: Vec<String> = rerun
+        .task_executions
+        .iter()
+        .filter(|t| t.status == TaskStatus::Stale)
+        .map(|t| t.task_name.to_string())
+        .collect();
+    assert_eq!(stale, ["b", "c"], "exactly b and what is downstream of it");
+    let tasks = by_name(&rerun);
+    assert_eq!(
+        (tasks["b"].execution_index, tasks["b"].status),
+        (1, TaskStatus::Queued),
+        "b is created again, numbered after its first attempt"
+    );
+    assert_eq!(
+        tasks["b"].input,
+        Some(json!("a-1")),
+        "its input rendered again"
+    );
+    assert_eq!(rerun.flow_execution.status, FlowStatus::Running);
+    assert!(
+        matches!(
+            world
+                .executions
+                .rerun(&world.writer, id, flowexec_domain::TaskName::parse("a")?),
+            Err(ServiceError::FlowState { .. })
+        ),
+        "b is queued: a rerun from upstream of it waits"
+    );
+
+    world.run_all(|_| completed(json!("b-2")))?;
+    let tasks = by_name(&world.executions.get_flow_execution(&world.writer, id)?);
+    assert_eq!(
+        (tasks["c"].execution_index, tasks["c"].input.clone()),
+        (1, Some(json!("b-2")))
+    );
+    world.run_all(|_| completed(json!("c-2")))?;
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    assert_eq!(detail.flow_execution.status, FlowStatus::Completed);
+    assert_eq!(
+        detail.task_executions.len(),
+        6,
+        "a and side once, b and c twice"
+    );
+
+    let graph = world.executions.flow_graph(&world.writer, id)?;
+    let nodes: Vec<(&str, &str, usize)> = graph
+        .nodes
+        .iter()
+        .map(|n| (n.task_name.as_str(), n.state.as_str(), n.attempts))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("a", "completed", 1),
+            ("b", "completed", 2),
+            ("c", "completed", 2),
+            ("side", "completed", 1)
+        ]
+    );
+    assert_eq!(
+        graph.edges,
+        [
+            ("a".to_owned(), "b".to_owned()),
+            ("b".to_owned(), "c".to_owned())
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn cancel_deletes_queued_tasks_fails_running_ones_and_creates_nothing_more() -> TestResult {
+    let world = World::new()?;
+    put(&world, CHAIN)?;
+    let id = world.start("chain", json!(1))?.flow_execution.id;
+    // a and side claimed (running), then cancelled.
+    let claimed = world.workers.claim(
+        &world.worker,
+        &ClaimRequest {
+            worker_id: WorkerId::parse("w")?,
+            task_names: vec![flowexec_domain::TaskName::parse("a")?],
+            limit: 10,
+            lease_seconds: 60,
+        },
+    )?;
+    assert_eq!(claimed.tasks.len(), 1);
+    let cancelled = world.executions.cancel_flow(&world.writer, id)?;
+    assert_eq!(cancelled.flow_execution.status, FlowStatus::Cancelled);
+    let tasks = by_name(&cancelled);
+    assert_eq!(tasks["a"].status, TaskStatus::Failed);
+    assert_eq!(tasks["a"].error, Some(json!({"code": "cancelled"})));
+    assert_eq!(tasks["side"].status, TaskStatus::Deleted);
+    // The worker of a hears lease_lost; nothing is created or retried.
+    let heartbeat =
+        world
+            .workers
+            .heartbeat(&world.worker, tasks["a"].id, WorkerId::parse("w")?, 60);
+    assert!(matches!(heartbeat, Err(ServiceError::LeaseLost { .. })));
+    assert!(world.run_all(|_| completed(json!(1)))?.is_empty());
+    let retried = world.executions.retry(
+        &world.writer,
+        tasks["a"].id,
+        flowexec_domain::RetryRequest::default(),
+    );
+    assert!(matches!(
+        retried,
+        Err(ServiceError::RetryRefused(
+            flowexec_domain::RetryRefusal::FlowCancelled
+        ))
+    ));
+    let after = world.executions.get_flow_execution(&world.writer, id)?;
+    assert_eq!(after.task_executions.len(), 2);
+    assert_eq!(after.flow_execution.status, FlowStatus::Cancelled);
+    // Again: the same answer; a completed flow cannot be cancelled.
+    assert_eq!(world.executions.cancel_flow(&world.writer, id)?, after);
+    Ok(())
+}
