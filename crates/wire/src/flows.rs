@@ -94,7 +94,7 @@ pub struct StartFlowBody {
     )]
     pub flow: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub version: Option<i32>,
     /// Any JSON value; omitted or null for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -192,6 +192,8 @@ pub(crate) async fn tasks(
     params(("id" = Uuid, Path, description = "The flow execution's id")),
     responses(
         (status = 200, description = "The flow execution, cancelled", body = FlowExecutionBody),
+        (status = 400, description = "The id is not a UUID (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It completed (`invalid_flow_state`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -231,6 +233,8 @@ pub(crate) async fn cancel(
     request_body = RerunBody,
     responses(
         (status = 200, description = "The flow execution, its task created again", body = FlowExecutionBody),
+        (status = 400, description = "The id is not a UUID (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not possible in its state (`invalid_flow_state`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -271,6 +275,8 @@ pub(crate) async fn rerun(
     params(("id" = Uuid, Path, description = "The flow execution's id")),
     responses(
         (status = 200, description = "The graph", body = FlowGraphBody),
+        (status = 400, description = "The id is not a UUID (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow execution in the key's organization (`not_found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

@@ -55,13 +55,14 @@ fn check_definition_type(req: &HttpRequest) -> Result<(), ApiError> {
     path = "/flows/{name}",
     tag = "flows",
     operation_id = "putFlow",
-    params(("name" = String, Path, description = "The flow's name: the same as the definition's `name`")),
+    params(("name" = String, Path, description = "The flow's name: the same as the definition's `name`", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length = 1, max_length = 128)),
     request_body(content(
-        (String = "application/yaml", example = "name: hello\ntasks:\n  - name: greet\n    input: {who: \"{{ flow.input.who }}\"}\n"),
+        (Object = "application/yaml"),
         (Object = "application/json"),
     )),
     responses(
         (status = 200, description = "Unchanged: the latest version already has this content", body = FlowBody),
+        (status = 400, description = "A name that is not one, or a body that is not UTF-8 (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Stored as a new version", body = FlowBody,
             headers(("Location" = String, description = "Path of the new version"))),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
@@ -122,6 +123,7 @@ struct FlowsQuery {
     ),
     responses(
         (status = 200, description = "A page of flows", body = FlowPageBody),
+        (status = 400, description = "An unknown parameter, a limit out of range, or a cursor not issued for this list (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -149,9 +151,11 @@ pub(crate) async fn list(
     path = "/flows/{name}",
     tag = "flows",
     operation_id = "getFlow",
-    params(("name" = String, Path, description = "The flow's name")),
+    params(("name" = String, Path, description = "The flow's name", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length = 1, max_length = 128)),
     responses(
         (status = 200, description = "The flow's latest version", body = FlowBody),
+        (status = 400, description = "A name or version that is not one (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow (or version) in the key's organization, or it was deleted (`not_found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -175,11 +179,13 @@ pub(crate) async fn get(
     tag = "flows",
     operation_id = "getFlowVersion",
     params(
-        ("name" = String, Path, description = "The flow's name"),
+        ("name" = String, Path, description = "The flow's name", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length = 1, max_length = 128),
         ("version" = i32, Path, description = "The version, from 1", minimum = 1),
     ),
     responses(
         (status = 200, description = "The version", body = FlowBody),
+        (status = 400, description = "A name or version that is not one (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow (or version) in the key's organization, or it was deleted (`not_found`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -212,9 +218,11 @@ pub(crate) async fn get_version(
     path = "/flows/{name}",
     tag = "flows",
     operation_id = "deleteFlow",
-    params(("name" = String, Path, description = "The flow's name")),
+    params(("name" = String, Path, description = "The flow's name", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length = 1, max_length = 128)),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A name or version that is not one (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such flow (or version) in the key's organization, or it was deleted (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
