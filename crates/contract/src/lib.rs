@@ -1355,6 +1355,42 @@ contract! {
         Ok(())
     }
 
+    /// The questions the engine asks of a flow execution's latest
+    /// attempts, and the claim's move of queued flow executions to running.
+    fn the_latest_attempts_of_a_flow_execution_answer_the_engines_questions(store) {
+        let tenant = organization(&*store, "a")?;
+        let other = organization(&*store, "b")?;
+        let created = flow(&*store, tenant, &["a", "b"])?;
+        let id = created.flow_execution.id;
+        let (a, b) = (created.task_executions[0].id, created.task_executions[1].id);
+        let any = |statuses: &[TaskStatus]| store.read(tenant, |tx| tx.any_latest_in(id, statuses));
+        ensure!(any(&[TaskStatus::Queued])? && !any(&[TaskStatus::Running, TaskStatus::Failed])?);
+        ensure!(!store.read(other, |tx| tx.any_latest_in(id, &[TaskStatus::Queued]))?, "another tenant's rows were seen");
+        change(&*store, tenant, a, Transition::Start, 2)?;
+        change(&*store, tenant, a, Transition::Fail { error: None }, 3)?;
+        ensure!(any(&[TaskStatus::Failed])?);
+        // A retry of a: the failed attempt is no longer the latest.
+        let failed = store.task_execution(tenant, a)?;
+        let retry = failed.next_attempt(None, Actor::System, at(4), None);
+        store.in_tenant(tenant, |tx| tx.insert_task_executions(std::slice::from_ref(&retry)))?;
+        ensure!(!any(&[TaskStatus::Failed])?, "an attempt retried is not the latest");
+        ensure!(any(&[TaskStatus::Queued])?);
+        change(&*store, tenant, b, Transition::Delete, 5)?;
+        ensure!(any(&[TaskStatus::Deleted])?);
+
+        store.in_tenant(tenant, |tx| tx.mark_flows_running(&[id], at(6)))?;
+        let read = store.read(tenant, |tx| tx.flow_execution(id))?.flow_execution;
+        ensure!(read.status == FlowStatus::Running && read.updated_at == at(6), "{read:?}");
+        // Only a queued one moves; another tenant's is untouched.
+        store.in_tenant(tenant, |tx| tx.set_flow_status(id, FlowStatus::Failed, at(7)))?;
+        store.in_tenant(tenant, |tx| tx.mark_flows_running(&[id], at(8)))?;
+        ensure!(store.read(tenant, |tx| tx.flow_execution(id))?.flow_execution.status == FlowStatus::Failed);
+        let theirs = flow(&*store, other, &["x"])?.flow_execution.id;
+        store.in_tenant(tenant, |tx| tx.mark_flows_running(&[theirs], at(9)))?;
+        ensure!(store.read(other, |tx| tx.flow_execution(theirs))?.flow_execution.status == FlowStatus::Queued);
+        Ok(())
+    }
+
     /// The store answers a trivial query.
     fn a_reachable_store_answers_the_health_check(store) {
         store.ping()?;

@@ -86,6 +86,14 @@ pub trait TenantTx {
         iteration: i32,
     ) -> Result<Vec<i32>, RepoError>;
 
+    /// Whether the latest attempt of some task of the flow execution (of
+    /// some iteration of a `for_each` task) is in one of `statuses`.
+    fn any_latest_in(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        statuses: &[crate::status::TaskStatus],
+    ) -> Result<bool, RepoError>;
+
     /// Whether the flow execution exists in the tenant.
     fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError>;
 
@@ -200,6 +208,15 @@ pub trait TenantTx {
         &mut self,
         id: FlowExecutionId,
         status: FlowStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// Moves each of the flow executions that is `queued` to `running`, as
+    /// of `at` (a claim started one of its tasks); the others are left as
+    /// they are, unlocked.
+    fn mark_flows_running(
+        &mut self,
+        ids: &[FlowExecutionId],
         at: DateTime<Utc>,
     ) -> Result<(), RepoError>;
 

@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use flowexec_domain::ports::TenantTx;
 use flowexec_domain::{
-    latest_attempts, Actor, Attempts, CountBy, FlowExecution, FlowExecutionId, FlowGraph, FlowName,
-    FlowStatus, GraphNode, Lease, NodeState, OrganizationId, RepoError, TaskExecution,
-    TaskExecutionEvent, TaskExecutionFilter, TaskExecutionId, TaskName, TaskStatus,
+    latest_attempts, Actor, FlowExecution, FlowExecutionId, FlowGraph, FlowName, FlowStatus,
+    GraphNode, Lease, NodeState, OrganizationId, RepoError, TaskExecution, TaskExecutionEvent,
+    TaskExecutionId, TaskName, TaskStatus,
 };
 use flowexec_flows::engine::{plan_runs, ready, Progress};
 use flowexec_flows::{run, FlowDefinition};
@@ -100,7 +100,7 @@ impl Engine {
                     let tasks = tx.flow_execution(id)?.task_executions;
                     advance(tx, &flow, &definition, tasks, actor, at)?
                 }
-                None => status_by_counts(tx, id)?,
+                None => status_of_ad_hoc(tx, id)?,
             };
             if status != flow.status {
                 tx.set_flow_status(id, status, at)?;
@@ -109,37 +109,42 @@ impl Engine {
         Ok(())
     }
 
-    /// After a claim: each of `flows` still `queued` is now `running`.
+    /// After a claim: each of `flows` still `queued` is now `running` (no
+    /// lock taken on the others: claims of one flow execution's tasks do
+    /// not wait on each other).
     pub(crate) fn started<T: TenantTx>(
         &self,
         tx: &mut T,
         flows: BTreeSet<FlowExecutionId>,
         at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        for id in flows {
-            if tx.lock_flow_execution(id)?.status == FlowStatus::Queued {
-                tx.set_flow_status(id, FlowStatus::Running, at)?;
-            }
-        }
-        Ok(())
+        let ids: Vec<FlowExecutionId> = flows.into_iter().collect();
+        tx.mark_flows_running(&ids, at)
     }
 }
 
-/// The status of an ad hoc flow execution, from the counts of its latest
-/// attempts (deleted ones left out).
-fn status_by_counts<T: TenantTx>(tx: &mut T, id: FlowExecutionId) -> Result<FlowStatus, RepoError> {
-    let filter = TaskExecutionFilter {
-        flow_execution_id: Some(id),
-        attempts: Attempts::Latest,
-        ..TaskExecutionFilter::default()
-    };
-    let counts = tx.count_task_executions(&filter, CountBy::Status)?;
-    let mut statuses = Vec::new();
-    for (status, n) in counts {
-        let status: TaskStatus = status.parse().map_err(corrupt)?;
-        statuses.extend(std::iter::repeat_n(status, usize::try_from(n).unwrap_or(0)));
+/// The status of an ad hoc flow execution, by the rule of [`FlowStatus`],
+/// asked as a few questions about its latest attempts that partial
+/// indexes answer without reading the flow execution's rows (a
+/// completion in a flow of thousands of tasks reads a handful).
+fn status_of_ad_hoc<T: TenantTx>(tx: &mut T, id: FlowExecutionId) -> Result<FlowStatus, RepoError> {
+    use TaskStatus::{Completed, Failed, Queued, Running, Stale};
+    if tx.any_latest_in(id, &[Failed])? {
+        return Ok(FlowStatus::Failed);
     }
-    Ok(FlowStatus::of_latest(statuses))
+    if !tx.any_latest_in(id, &[Queued, Running, Stale])? {
+        // Every latest attempt completed or deleted.
+        return Ok(if tx.any_latest_in(id, &[Completed])? {
+            FlowStatus::Completed
+        } else {
+            FlowStatus::Queued
+        });
+    }
+    Ok(if tx.any_latest_in(id, &[Running, Stale, Completed])? {
+        FlowStatus::Running
+    } else {
+        FlowStatus::Queued
+    })
 }
 
 /// Where each task of `definition` stands, from the attempts of the run.

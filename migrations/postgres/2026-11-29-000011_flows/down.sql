@@ -203,6 +203,8 @@ GRANT EXECUTE ON FUNCTION flowexec_change_statuses(
 ) TO flowexec_runtime;
 
 
+DROP INDEX IF EXISTS task_executions_flow_failed_idx;
+DROP INDEX IF EXISTS task_executions_flow_open_idx;
 ALTER TABLE task_executions DROP COLUMN IF EXISTS iteration;
 ALTER TABLE flow_executions
     DROP CONSTRAINT IF EXISTS flow_executions_version_fkey,

@@ -86,6 +86,16 @@ ALTER TABLE flow_executions FORCE ROW LEVEL SECURITY;
 ALTER TABLE task_executions
     ADD COLUMN iteration integer CHECK (iteration >= 0);
 
+-- 4. The questions the engine asks of a flow execution at each change of
+-- its tasks (is a latest attempt failed? is one still open?), answered
+-- from the few rows in those statuses, not the flow execution's all.
+CREATE INDEX task_executions_flow_open_idx
+    ON task_executions (organization_id, flow_execution_id, task_name)
+    WHERE status IN ('queued', 'running', 'stale');
+CREATE INDEX task_executions_flow_failed_idx
+    ON task_executions (organization_id, flow_execution_id, task_name)
+    WHERE status = 'failed';
+
 -- The functions returning task executions return the iteration too.
 DROP FUNCTION flowexec_get_task_execution(uuid, uuid);
 CREATE FUNCTION flowexec_get_task_execution(p_organization_id uuid, p_id uuid)

@@ -51,3 +51,13 @@ UPDATE flow_executions SET status = coalesce((
 ), 'queued');
 
 ALTER TABLE task_executions ADD COLUMN iteration INTEGER CHECK (iteration >= 0);
+
+-- The questions the engine asks of a flow execution at each change of
+-- its tasks (is a latest attempt failed? is one still open?), answered
+-- from the few rows in those statuses, not the flow execution's all.
+CREATE INDEX task_executions_flow_open_idx
+    ON task_executions (organization_id, flow_execution_id, task_name)
+    WHERE status IN ('queued', 'running', 'stale');
+CREATE INDEX task_executions_flow_failed_idx
+    ON task_executions (organization_id, flow_execution_id, task_name)
+    WHERE status = 'failed';

@@ -272,6 +272,32 @@ impl TenantTx for PgTx<'_> {
         }
     }
 
+    fn mark_flows_running(
+        &mut self,
+        ids: &[FlowExecutionId],
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let org = self.org();
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.into_uuid()).collect();
+        let result = diesel::update(
+            fe::table
+                .filter(fe::organization_id.eq(org))
+                .filter(fe::id.eq_any(ids))
+                .filter(fe::status.eq(FlowStatus::Queued.as_str())),
+        )
+        .set((
+            fe::status.eq(FlowStatus::Running.as_str()),
+            fe::updated_at.eq(at),
+        ))
+        .execute(self.conn)
+        .map(|_| ())
+        .map_err(StoreError::from);
+        self.done(result)
+    }
+
     fn flow(&mut self, name: &FlowName, lock: bool) -> Result<Option<Flow>, RepoError> {
         let org = self.org();
         let query = fl::table
@@ -457,6 +483,37 @@ impl TenantTx for PgTx<'_> {
             .select(te::execution_index)
             .load::<i32>(self.conn)
             .map_err(StoreError::from);
+        self.done(result)
+    }
+
+    fn any_latest_in(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        statuses: &[TaskStatus],
+    ) -> Result<bool, RepoError> {
+        let org = self.org();
+        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
+        let result = diesel::select(diesel::dsl::exists(
+            te::table
+                .filter(te::organization_id.eq(org))
+                .filter(te::flow_execution_id.eq(flow_execution_id.into_uuid()))
+                .filter(te::status.eq_any(statuses))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    newer
+                        .filter(newer.field(te::organization_id).eq(te::organization_id))
+                        .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
+                        .filter(newer.field(te::task_name).eq(te::task_name))
+                        .filter(
+                            newer.field(te::iteration).eq(te::iteration).or(newer
+                                .field(te::iteration)
+                                .is_null()
+                                .and(te::iteration.is_null())),
+                        )
+                        .filter(newer.field(te::execution_index).gt(te::execution_index)),
+                ))),
+        ))
+        .get_result::<bool>(self.conn)
+        .map_err(StoreError::from);
         self.done(result)
     }
 

@@ -126,6 +126,30 @@ impl TenantTx for SqliteTx<'_> {
         }
     }
 
+    fn mark_flows_running(
+        &mut self,
+        ids: &[FlowExecutionId],
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        diesel::update(
+            fe::table
+                .filter(fe::organization_id.eq(&self.org))
+                .filter(fe::id.eq_any(ids))
+                .filter(fe::status.eq(FlowStatus::Queued.as_str())),
+        )
+        .set((
+            fe::status.eq(FlowStatus::Running.as_str()),
+            fe::updated_at.eq(at),
+        ))
+        .execute(self.conn)
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
     fn flow(&mut self, name: &FlowName, _lock: bool) -> Result<Option<Flow>, RepoError> {
         let row = fl::table
             .filter(fl::organization_id.eq(&self.org))
@@ -297,6 +321,35 @@ impl TenantTx for SqliteTx<'_> {
             .select(te::execution_index)
             .load::<i32>(self.conn)
             .map_err(StoreError::from)?)
+    }
+
+    fn any_latest_in(
+        &mut self,
+        flow_execution_id: FlowExecutionId,
+        statuses: &[TaskStatus],
+    ) -> Result<bool, RepoError> {
+        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
+        Ok(diesel::select(diesel::dsl::exists(
+            te::table
+                .filter(te::organization_id.eq(&self.org))
+                .filter(te::flow_execution_id.eq(flow_execution_id.to_string()))
+                .filter(te::status.eq_any(statuses))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    newer
+                        .filter(newer.field(te::organization_id).eq(te::organization_id))
+                        .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
+                        .filter(newer.field(te::task_name).eq(te::task_name))
+                        .filter(
+                            newer.field(te::iteration).eq(te::iteration).or(newer
+                                .field(te::iteration)
+                                .is_null()
+                                .and(te::iteration.is_null())),
+                        )
+                        .filter(newer.field(te::execution_index).gt(te::execution_index)),
+                ))),
+        ))
+        .get_result::<bool>(self.conn)
+        .map_err(StoreError::from)?)
     }
 
     fn has_flow_execution(&mut self, id: FlowExecutionId) -> Result<bool, RepoError> {
