@@ -33,6 +33,11 @@
 #     drained by workers over HTTP at claim batch 1 and 50, on both stores,
 #     against a same-run pgbench floor replaying the claim and completion
 #     SQL; created → completed latency; the idle cost of 100 long-pollers.
+# 11. The flow benchmark (scripts/bench/flows.sh): a DAG of 1,000 tasks
+#     (10 layers of 100, each depending on 3 of the layer above) run by 8
+#     no-op workers against as many independent tasks; the engine's overhead
+#     and ready → claimed per task; a chain of 40 tasks run by one
+#     long-polling worker, median of 10 runs.
 #
 # Settings (environment): BENCH_SECONDS (10 per run), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_POOL (4), BENCH_WORKERS (2), BENCH_STALLED
@@ -280,3 +285,4 @@ REPORT
 scripts/bench/transitions.sh
 scripts/bench/lists.sh
 scripts/bench/workers.sh
+scripts/bench/flows.sh

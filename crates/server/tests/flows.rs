@@ -855,3 +855,176 @@ fn two_upstreams_completing_at_once_on_two_servers_create_the_downstream_once(
 }
 
 on_both_backends!(two_upstreams_completing_at_once_on_two_servers_create_the_downstream_once);
+
+/// A server killed (SIGKILL) in the middle of a run of 1,000 tasks (10
+/// layers of 100, each depending on 3 above), then started again on the
+/// same port: the workers carry on through it, and the flow completes with
+/// every task completed exactly once; any other attempt is a run the kill
+/// interrupted, failed by the sweeper and retried.
+fn a_server_killed_mid_flow_restarts_and_every_task_completes_once(kind: Kind) -> TestResult {
+    use support::binary::{organization, ServerProcess};
+
+    let db = support::Database::new(kind)?;
+    let url = db.url();
+    let admin_url = match &db {
+        support::Database::Postgres(pg) => Some(pg.admin_url()),
+        support::Database::Sqlite(_) => None,
+    };
+    let home = flowexec_testkit::TestSqlite::new()?;
+    let (_, admin_key) = organization("kill", &url, admin_url.as_deref())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let env = [
+        ("FLOWEXEC__DATABASE__URL", url.as_str()),
+        ("FLOWEXEC__SERVER__BIND", bind.as_str()),
+        ("FLOWEXEC__BOOTSTRAP__ENABLED", "false"),
+        ("FLOWEXEC__WORKERS__SWEEP_INTERVAL_SECS", "1"),
+    ];
+    let server = ServerProcess::start(home.dir(), &env)?;
+    let base = server.base.clone();
+    let client = Client::new();
+    let url_of = |path: &str| format!("{base}{path}");
+    let (status, issued) = call(
+        client
+            .post(url_of("/api-keys"))
+            .json(&json!({"role": "worker"})),
+        Some(&admin_key),
+    )?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{issued}");
+    let worker_key = issued["key"].as_str().unwrap_or_default().to_owned();
+    let mut yaml = String::from(
+        "name: layered\ndefaults: {retry: {max_attempts: 10, backoff: {initial_ms: 50, max_ms: 200}}}\ntasks:\n",
+    );
+    for layer in 0..10 {
+        for j in 0..100 {
+            if layer == 0 {
+                yaml.push_str(&format!("  - {{name: l0-{j}}}\n"));
+            } else {
+                let deps: Vec<String> = (0..3)
+                    .map(|k| format!("l{}-{}", layer - 1, (j + k) % 100))
+                    .collect();
+                yaml.push_str(&format!(
+                    "  - {{name: l{layer}-{j}, depends_on: [{}]}}\n",
+                    deps.join(", ")
+                ));
+            }
+        }
+    }
+    let (status, body) = call(
+        client
+            .put(url_of("/flows/layered"))
+            .header("Content-Type", "application/yaml")
+            .body(yaml),
+        Some(&admin_key),
+    )?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{body}");
+    let (status, created) = call(
+        client
+            .post(url_of("/flow-executions"))
+            .json(&json!({"flow": "layered"})),
+        Some(&admin_key),
+    )?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+
+    let transport = HttpTransport::new(&base, &worker_key)?;
+    let config = WorkerConfig {
+        concurrency: 16,
+        claim_batch: 16,
+        report_batch: 16,
+        report_linger: Duration::from_millis(5),
+        wait_seconds: 1,
+        lease_seconds: 5,
+        ..WorkerConfig::new("kill-test")
+    };
+    let worker = Worker::new(transport, config).handle_any(|_, _| async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok::<_, TaskError>(json!("done"))
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(worker.run(async {
+                let _ = stopped.await;
+            }));
+        }
+    });
+    let completed_count = |body: &Value| {
+        body["task_executions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["status"] == "completed")
+            .count()
+    };
+    let result = (|| -> anyhow::Result<Value> {
+        // Kill it once a quarter of the tasks completed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, body) = call(
+                client.get(url_of(&format!("/flow-executions/{id}"))),
+                Some(&admin_key),
+            )?;
+            if completed_count(&body) >= 250 {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "a quarter did not complete in 60 s"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        server.kill()?;
+        let restarted = ServerProcess::start(home.dir(), &env)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let body = loop {
+            let (status, body) = call(
+                client.get(restarted.url(&format!("/flow-executions/{id}"))),
+                Some(&admin_key),
+            )?;
+            anyhow::ensure!(status == StatusCode::OK, "{status}");
+            if body["status"] == "completed" || body["status"] == "failed" {
+                break body;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "not done in 120 s after the restart: {}",
+                completed_count(&body)
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        restarted.stop()?;
+        Ok(body)
+    })();
+    let _ = stop.send(());
+    let _ = running.join();
+    let body = result?;
+    assert_eq!(body["status"], "completed");
+    let mut by_task: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for task in body["task_executions"].as_array().into_iter().flatten() {
+        by_task
+            .entry(task["task_name"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(task.clone());
+    }
+    assert_eq!(by_task.len(), 1000, "every task of the definition");
+    for (name, attempts) in &by_task {
+        let completed = attempts
+            .iter()
+            .filter(|t| t["status"] == "completed")
+            .count();
+        assert_eq!(completed, 1, "{name}: {attempts:#?}");
+        for other in attempts.iter().filter(|t| t["status"] != "completed") {
+            assert_eq!(other["status"], "failed", "{name}");
+            assert_eq!(other["error"]["code"], "lease_expired", "{name}: {other}");
+        }
+    }
+    Ok(())
+}
+
+on_both_backends!(a_server_killed_mid_flow_restarts_and_every_task_completes_once);

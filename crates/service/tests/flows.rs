@@ -543,3 +543,120 @@ fn cancel_deletes_queued_tasks_fails_running_ones_and_creates_nothing_more() -> 
     assert_eq!(world.executions.cancel_flow(&world.writer, id)?, after);
     Ok(())
 }
+
+mod random_dags {
+    //! Random DAGs (up to 30 tasks, random edges, random failures) run to
+    //! their end; what ran, what was never created and the flow's status
+    //! match a model: a task runs when every task it depends on completed;
+    //! it completes unless it is one that fails (no retry); the flow
+    //! execution is failed when a task failed, else completed.
+
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A DAG: for each task, the earlier tasks it depends on; and which
+    /// tasks fail.
+    #[derive(Debug, Clone)]
+    struct Dag {
+        depends_on: Vec<Vec<usize>>,
+        fails: BTreeSet<usize>,
+    }
+
+    fn dags() -> impl Strategy<Value = Dag> {
+        (1usize..=30).prop_flat_map(|n| {
+            let edges = (0..n)
+                .map(|i| proptest::collection::btree_set(0..i.max(1), 0..=i.min(3)))
+                .collect::<Vec<_>>();
+            let fails = proptest::collection::btree_set(0..n, 0..=n / 4);
+            (edges, fails).prop_map(move |(edges, fails)| Dag {
+                depends_on: edges
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, deps)| deps.into_iter().filter(|d| *d < i).collect())
+                    .collect(),
+                fails,
+            })
+        })
+    }
+
+    fn yaml(name: &str, dag: &Dag) -> String {
+        let mut text = format!("name: {name}\ndefaults: {{retry: {{max_attempts: 1}}}}\ntasks:\n");
+        for (i, deps) in dag.depends_on.iter().enumerate() {
+            let deps: Vec<String> = deps.iter().map(|d| format!("t{d}")).collect();
+            text.push_str(&format!(
+                "  - {{name: t{i}, depends_on: [{}]}}\n",
+                deps.join(", ")
+            ));
+        }
+        text
+    }
+
+    /// The model: which tasks complete, fail, and are never created.
+    fn model(dag: &Dag) -> (BTreeSet<usize>, BTreeSet<usize>, BTreeSet<usize>) {
+        let (mut completed, mut failed, mut never) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for (i, deps) in dag.depends_on.iter().enumerate() {
+            if deps.iter().all(|d| completed.contains(d)) {
+                if dag.fails.contains(&i) {
+                    failed.insert(i);
+                } else {
+                    completed.insert(i);
+                }
+            } else {
+                never.insert(i);
+            }
+        }
+        (completed, failed, never)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("FLOWEXEC_DAG_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+            .. ProptestConfig::default()
+        })]
+
+        #[test]
+        fn random_dags_run_as_the_model_says(dag in dags()) {
+            let world = World::new().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let run = || -> anyhow::Result<()> {
+                put(&world, &yaml("dag", &dag))?;
+                let id = world.start("dag", json!(null))?.flow_execution.id;
+                // Claim and report until nothing is left to run.
+                while !world
+                    .run_all(|t| {
+                        let i: usize = t.task_name.as_str()[1..].parse().unwrap_or(usize::MAX);
+                        if dag.fails.contains(&i) {
+                            Outcome::Failed { error: Some(json!("planned")), retryable: true }
+                        } else {
+                            completed(json!(i))
+                        }
+                    })?
+                    .is_empty()
+                {}
+                let detail = world.executions.get_flow_execution(&world.writer, id)?;
+                let (completed, failed, never) = model(&dag);
+                let of = |status: TaskStatus| -> BTreeSet<usize> {
+                    detail
+                        .task_executions
+                        .iter()
+                        .filter(|t| t.status == status)
+                        .map(|t| t.task_name.as_str()[1..].parse().unwrap_or(usize::MAX))
+                        .collect()
+                };
+                anyhow::ensure!(of(TaskStatus::Completed) == completed, "completed: {:?} vs {completed:?}", of(TaskStatus::Completed));
+                anyhow::ensure!(of(TaskStatus::Failed) == failed, "failed: {:?} vs {failed:?}", of(TaskStatus::Failed));
+                anyhow::ensure!(
+                    detail.task_executions.len() == completed.len() + failed.len(),
+                    "each task at most once, none of {never:?}"
+                );
+                let expected = if failed.is_empty() { FlowStatus::Completed } else { FlowStatus::Failed };
+                anyhow::ensure!(detail.flow_execution.status == expected, "status {:?}", detail.flow_execution.status);
+                Ok(())
+            };
+            run().map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        }
+    }
+}
