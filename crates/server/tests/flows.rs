@@ -1028,3 +1028,51 @@ fn a_server_killed_mid_flow_restarts_and_every_task_completes_once(kind: Kind) -
 }
 
 on_both_backends!(a_server_killed_mid_flow_restarts_and_every_task_completes_once);
+
+/// A worker long-polling (20 s) for the next task of a chain is woken by
+/// the completion that creates it, on both stores: five steps end well
+/// before a single safety poll (10 s) could have found one of them.
+fn a_completion_wakes_the_claim_waiting_for_the_task_it_made_ready(kind: Kind) -> TestResult {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Write, Actor::Integration)?;
+    let worker_key = app.key(&tenant, Role::Worker)?;
+    put_flow(
+        &app,
+        &tenant.key,
+        "steps",
+        "name: steps\ntasks:\n  - {name: s0}\n  - {name: s1, depends_on: [s0]}\n  - {name: s2, depends_on: [s1]}\n  - {name: s3, depends_on: [s2]}\n  - {name: s4, depends_on: [s3]}\n",
+    )?;
+    let transport = HttpTransport::new(&app.base, &worker_key)?;
+    let config = WorkerConfig {
+        wait_seconds: 20,
+        ..WorkerConfig::new("long-poller")
+    };
+    let worker =
+        Worker::new(transport, config).handle_any(|_, _| async { Ok::<_, TaskError>(json!(1)) });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(worker.run(async {
+                let _ = stopped.await;
+            }));
+        }
+    });
+    // The worker is waiting on an empty queue before the run starts.
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let result = start(&app, &tenant.key, json!({"flow": "steps"})).and_then(|(_, created)| {
+        let id = created["id"].as_str().unwrap_or_default().to_owned();
+        wait_for(&app, &tenant.key, &id, &["completed"], 8)
+    });
+    let took = started.elapsed();
+    let _ = stop.send(());
+    let _ = running.join();
+    result?;
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    Ok(())
+}
+
+on_both_backends!(a_completion_wakes_the_claim_waiting_for_the_task_it_made_ready);

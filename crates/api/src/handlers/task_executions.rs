@@ -84,11 +84,13 @@ pub(crate) async fn get(
     ),
     security(("api_key" = []))
 )]
+#[allow(clippy::too_many_arguments)] // one parameter per actix extractor
 pub(crate) async fn change_status(
     req: HttpRequest,
     key: BearerKey,
     auth: web::Data<dyn Authenticate>,
     executions: web::Data<dyn ExecutionUseCases>,
+    signal: web::Data<WorkSignal>,
     settings: web::Data<ApiSettings>,
     id: web::Path<String>,
     payload: web::Payload,
@@ -106,6 +108,10 @@ pub(crate) async fn change_status(
     };
     let executions = executions.into_inner();
     let changed = blocking::run(move || executions.change_status(&principal, id, request)).await?;
+    if changed.changed {
+        // A completion may have made tasks of its flow ready.
+        signal.notify();
+    }
     Ok(answer(StatusCode::OK, changed.task_execution))
 }
 

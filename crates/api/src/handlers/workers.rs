@@ -184,14 +184,11 @@ where
     let id = parse_id::<TaskExecutionId>(&id)?;
     let body = json_body::read(&req, payload, &settings).await?;
     let command = request_schema::command(body, |body: B| convert(body, id))?;
-    // Only a failure may queue work (its next attempt); a completion wakes
-    // no waiting claim.
-    let failure = command.outcome.is_err();
     let workers = workers.into_inner();
     let task = blocking::run(move || workers.report(&principal, report(command))).await?;
-    if failure {
-        signal.notify();
-    }
+    // A failure may queue its next attempt, a completion the tasks it made
+    // ready: waiting claims look again.
+    signal.notify();
     Ok(answer(task))
 }
 
@@ -283,13 +280,12 @@ pub(crate) async fn results(
     let body = json_body::read(&req, payload, &settings).await?;
     let commands = request_schema::command(body, ResultsBody::into_command)?;
     let ids: Vec<TaskExecutionId> = commands.iter().map(|c| c.id).collect();
-    let failures = commands.iter().any(|c| c.outcome.is_err());
     let reports = commands.into_iter().map(report).collect();
     let workers = workers.into_inner();
     let answers = blocking::run(move || workers.report_many(&principal, reports)).await?;
-    if failures {
-        signal.notify();
-    }
+    // Failures may queue next attempts, completions the tasks they made
+    // ready: waiting claims look again.
+    signal.notify();
     let results = ids
         .into_iter()
         .zip(answers)
