@@ -422,7 +422,9 @@ impl From<ServiceError> for ApiError {
                         latest_execution_index: Some(latest_execution_index),
                         ..Extensions::default()
                     },
-                    RetryRefusal::FlowCancelled => Extensions::default(),
+                    RetryRefusal::FlowCancelled | RetryRefusal::StaleInFlow => {
+                        Extensions::default()
+                    }
                 };
                 Self {
                     extensions: Box::new(extensions),

@@ -174,6 +174,33 @@ pub const FLOW_STATUS_CASES: [FlowStatusCase; 6] = [
     (6, &[("a", 0, "stale"), ("b", 0, "completed")], "running"),
 ];
 
+/// Checks, after the upgrade, that each flow execution of
+/// [`FLOW_STATUS_CASES`] (ids `20000000-…-0000000000NN`, in `tenant`) has
+/// the status its latest attempts give it, no version, and its tasks no
+/// iteration.
+pub fn check_flow_statuses<S: Ports>(store: &S, tenant: Tenant) -> anyhow::Result<()> {
+    for (flow, attempts, expected) in FLOW_STATUS_CASES {
+        let flow_id: flowexec_domain::FlowExecutionId =
+            format!("20000000-0000-4000-8000-0000000000{flow:02}").parse()?;
+        let detail = store.read(tenant, |tx| tx.flow_execution(flow_id))?;
+        ensure!(
+            detail.flow_execution.status.as_str() == expected,
+            "flow {flow}: {:?}",
+            detail.flow_execution.status
+        );
+        ensure!(detail.flow_execution.flow_version.is_none(), "flow {flow}");
+        ensure!(
+            detail.task_executions.len() == attempts.len(),
+            "flow {flow}"
+        );
+        ensure!(
+            detail.task_executions.iter().all(|t| t.iteration.is_none()),
+            "flow {flow}"
+        );
+    }
+    Ok(())
+}
+
 /// Defines the cases and `cases()`, their list, from one block, so that no
 /// case can be written without being run.
 macro_rules! contract {
@@ -1338,8 +1365,9 @@ contract! {
         ensure!(store.task_execution(tenant, one.id)?.iteration == Some(1));
         let flow_id = created.flow_execution.id;
         let name = first.task_name.clone();
-        ensure!(store.read(tenant, |tx| tx.iteration_attempts(flow_id, &name, 0))? == [2]);
-        ensure!(store.read(tenant, |tx| tx.iteration_attempts(flow_id, &name, 1))? == [1]);
+        ensure!(store.read(tenant, |tx| tx.run_attempts(flow_id, &name, Some(0)))? == [(2, TaskStatus::Queued)]);
+        ensure!(store.read(tenant, |tx| tx.run_attempts(flow_id, &name, Some(1)))? == [(1, TaskStatus::Queued)]);
+        ensure!(store.read(tenant, |tx| tx.run_attempts(flow_id, &name, None))? == [(0, TaskStatus::Queued)]);
         ensure!(store.read(tenant, |tx| tx.latest_execution_index(flow_id, &name))? == 2);
         let query = ListQuery {
             filter: TaskExecutionFilter { flow_execution_id: Some(flow_id), attempts: Attempts::Latest, ..TaskExecutionFilter::default() },

@@ -77,14 +77,15 @@ pub trait TenantTx {
         task_name: &TaskName,
     ) -> Result<i32, RepoError>;
 
-    /// The `execution_index` of each attempt of one iteration of a
-    /// `for_each` task, ascending (empty: none).
-    fn iteration_attempts(
+    /// The `execution_index` and status of each attempt of one run of a
+    /// task — of one iteration of a `for_each` task, or (`None`) of a task
+    /// that runs once — ascending by index (empty: none).
+    fn run_attempts(
         &mut self,
         flow_execution_id: FlowExecutionId,
         task_name: &TaskName,
-        iteration: i32,
-    ) -> Result<Vec<i32>, RepoError>;
+        iteration: Option<i32>,
+    ) -> Result<Vec<(i32, crate::status::TaskStatus)>, RepoError>;
 
     /// Whether the latest attempt of some task of the flow execution (of
     /// some iteration of a `for_each` task) is in one of `statuses`.

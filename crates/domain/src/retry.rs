@@ -39,6 +39,9 @@ pub enum RetryRefusal {
     Superseded { latest_execution_index: i32 },
     /// Its flow execution was cancelled: nothing more runs in it.
     FlowCancelled,
+    /// A stale attempt of a run of a stored definition: the engine makes
+    /// it again, its input rendered again (a rerun), not copied.
+    StaleInFlow,
 }
 
 impl fmt::Display for RetryRefusal {
@@ -57,6 +60,10 @@ impl fmt::Display for RetryRefusal {
             Self::FlowCancelled => write!(
                 f,
                 "its flow execution was cancelled; nothing more runs in it"
+            ),
+            Self::StaleInFlow => write!(
+                f,
+                "a stale attempt of a run of a flow definition is made again by a rerun (POST /flow-executions/{{id}}/rerun), its input rendered again"
             ),
         }
     }

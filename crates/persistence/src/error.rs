@@ -13,6 +13,11 @@ pub(crate) enum StoreError {
     /// the unit of work may be run again on a fresh connection).
     #[cfg(feature = "postgres")]
     Lost(RepoError),
+    /// A domain answer caused by PostgreSQL aborting the transaction to
+    /// break a deadlock (or a serialization failure): nothing was done, and
+    /// the unit of work may be run again.
+    #[cfg(feature = "postgres")]
+    Aborted(RepoError),
 }
 
 impl From<DieselError> for StoreError {
@@ -32,7 +37,7 @@ impl From<StoreError> for RepoError {
         match error {
             StoreError::Repo(error) => error,
             #[cfg(feature = "postgres")]
-            StoreError::Lost(error) => error,
+            StoreError::Lost(error) | StoreError::Aborted(error) => error,
             StoreError::Diesel(error) => from_diesel(error),
         }
     }
@@ -72,6 +77,17 @@ pub(crate) fn connection_lost(error: &DieselError) -> bool {
             _,
         ) => true,
         DieselError::RollbackErrorOnCommit { commit_error, .. } => connection_lost(commit_error),
+        _ => false,
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction to break a deadlock or
+/// because it could not serialize it: run again, it may well succeed.
+#[cfg(feature = "postgres")]
+pub(crate) fn aborted_to_retry(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
         _ => false,
     }
 }

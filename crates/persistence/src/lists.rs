@@ -39,23 +39,32 @@ macro_rules! task_filters {
             query = query.filter(te::updated_at.lt(before));
         }
         if filter.attempts == Attempts::Latest {
-            query = query.filter(diesel::dsl::not(diesel::dsl::exists(
-                newer
-                    .filter(newer.field(te::organization_id).eq(te::organization_id))
-                    .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
-                    .filter(newer.field(te::task_name).eq(te::task_name))
-                    // The same iteration of a for_each task (or none).
-                    .filter(
-                        newer.field(te::iteration).eq(te::iteration).or(newer
-                            .field(te::iteration)
-                            .is_null()
-                            .and(te::iteration.is_null())),
-                    )
-                    .filter(newer.field(te::execution_index).gt(te::execution_index)),
-            )));
+            query = query.filter(latest_attempt!());
         }
         query
     }};
+}
+
+/// The condition that a row of `te` is the latest attempt of its task (of
+/// its iteration, for a `for_each` task): no attempt of the same one has a
+/// higher `execution_index` (`newer` is the store's alias of `te`).
+macro_rules! latest_attempt {
+    () => {
+        diesel::dsl::not(diesel::dsl::exists(
+            newer
+                .filter(newer.field(te::organization_id).eq(te::organization_id))
+                .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
+                .filter(newer.field(te::task_name).eq(te::task_name))
+                // The same iteration of a for_each task (or none).
+                .filter(
+                    newer.field(te::iteration).eq(te::iteration).or(newer
+                        .field(te::iteration)
+                        .is_null()
+                        .and(te::iteration.is_null())),
+                )
+                .filter(newer.field(te::execution_index).gt(te::execution_index)),
+        ))
+    };
 }
 
 /// Applies a [`FlowExecutionFilter`](flowexec_domain::FlowExecutionFilter)

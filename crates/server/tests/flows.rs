@@ -113,7 +113,7 @@ fn run_worker<F, Fut>(
     names: &[String],
     concurrency: usize,
     handler: F,
-) -> anyhow::Result<(tokio::sync::oneshot::Sender<()>, thread::JoinHandle<()>)>
+) -> anyhow::Result<Running>
 where
     F: Fn(Option<Value>, flowexec_worker::Task) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Value, TaskError>> + Send + 'static,
@@ -136,6 +136,14 @@ where
             worker = worker.handle_json(name, handler.clone());
         }
     }
+    Ok(spawn(worker))
+}
+
+/// A running worker: its stopper and its thread.
+type Running = (tokio::sync::oneshot::Sender<()>, thread::JoinHandle<()>);
+
+/// Runs `worker` on a thread and runtime of its own until stopped.
+fn spawn(worker: Worker<HttpTransport>) -> Running {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let joined = thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -147,10 +155,10 @@ where
             }));
         }
     });
-    Ok((stop, joined))
+    (stop, joined)
 }
 
-fn stop_worker(worker: (tokio::sync::oneshot::Sender<()>, thread::JoinHandle<()>)) {
+fn stop_worker(worker: Running) {
     let _ = worker.0.send(());
     let _ = worker.1.join();
 }
@@ -943,17 +951,7 @@ fn a_server_killed_mid_flow_restarts_and_every_task_completes_once(kind: Kind) -
         tokio::time::sleep(Duration::from_millis(5)).await;
         Ok::<_, TaskError>(json!("done"))
     });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = thread::spawn(move || {
-        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            runtime.block_on(worker.run(async {
-                let _ = stopped.await;
-            }));
-        }
-    });
+    let running = spawn(worker);
     let completed_count = |body: &Value| {
         body["task_executions"]
             .as_array()
@@ -1001,8 +999,7 @@ fn a_server_killed_mid_flow_restarts_and_every_task_completes_once(kind: Kind) -
         restarted.stop()?;
         Ok(body)
     })();
-    let _ = stop.send(());
-    let _ = running.join();
+    stop_worker(running);
     let body = result?;
     assert_eq!(body["status"], "completed");
     let mut by_task: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -1049,17 +1046,7 @@ fn a_completion_wakes_the_claim_waiting_for_the_task_it_made_ready(kind: Kind) -
     };
     let worker =
         Worker::new(transport, config).handle_any(|_, _| async { Ok::<_, TaskError>(json!(1)) });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = thread::spawn(move || {
-        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            runtime.block_on(worker.run(async {
-                let _ = stopped.await;
-            }));
-        }
-    });
+    let running = spawn(worker);
     // The worker is waiting on an empty queue before the run starts.
     thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
@@ -1068,8 +1055,7 @@ fn a_completion_wakes_the_claim_waiting_for_the_task_it_made_ready(kind: Kind) -
         wait_for(&app, &tenant.key, &id, &["completed"], 8)
     });
     let took = started.elapsed();
-    let _ = stop.send(());
-    let _ = running.join();
+    stop_worker(running);
     result?;
     assert!(took < Duration::from_secs(8), "{took:?}");
     Ok(())

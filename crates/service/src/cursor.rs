@@ -22,6 +22,23 @@ use crate::error::ServiceError;
 
 const TAG_BYTES: usize = 16;
 
+/// The deployment's cursor key, read from the store once, on first use.
+#[derive(Debug, Default)]
+pub(crate) struct LazyCursorKey(std::sync::OnceLock<CursorKey>);
+
+impl LazyCursorKey {
+    pub(crate) fn get(
+        &self,
+        secrets: &impl flowexec_domain::ports::DeploymentSecrets,
+    ) -> Result<&CursorKey, ServiceError> {
+        if let Some(key) = self.0.get() {
+            return Ok(key);
+        }
+        let key = CursorKey::new(secrets.cursor_secret()?);
+        Ok(self.0.get_or_init(|| key))
+    }
+}
+
 /// The secret cursors are sealed with.
 #[derive(Clone)]
 pub(crate) struct CursorKey(Vec<u8>);

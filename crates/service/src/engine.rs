@@ -167,14 +167,25 @@ fn progress_of(definition: &FlowDefinition, tasks: &[TaskExecution]) -> BTreeMap
 }
 
 fn progress_of_task(attempts: &[TaskExecution]) -> Progress {
-    // The latest attempt of each run, by iteration; runs made stale (a
-    // rerun) count as never made: the task is created again when ready.
-    let latest: Vec<&TaskExecution> = latest_attempts(attempts)
-        .into_iter()
-        .filter(|t| t.status != TaskStatus::Stale)
-        .collect();
-    if latest.is_empty() {
+    // The latest attempt of each run, by iteration. Runs made stale (a
+    // rerun) count as never made: when every run is stale, the task is
+    // created again once ready. Stale runs older than every live one are
+    // what a rerun left of the generation before (which may have had more
+    // items): left out. A stale run newer than a live one (one iteration
+    // of a for_each marked stale by hand) holds the task back: its outputs
+    // are not complete (a rerun makes them again).
+    let all = latest_attempts(attempts);
+    let (stale, latest): (Vec<&TaskExecution>, Vec<&TaskExecution>) =
+        all.into_iter().partition(|t| t.status == TaskStatus::Stale);
+    let Some(first_live) = latest.iter().map(|t| t.execution_index).min() else {
         return Progress::NotCreated;
+    };
+    if stale.iter().any(|t| t.execution_index > first_live) {
+        return if latest.iter().any(|t| t.status == TaskStatus::Failed) {
+            Progress::Failed
+        } else {
+            Progress::Underway
+        };
     }
     if latest.iter().any(|t| t.status == TaskStatus::Failed) {
         Progress::Failed

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::slice;
-use std::sync::OnceLock;
 
 use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
 use flowexec_domain::{
@@ -18,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::require_write;
-use crate::cursor::CursorKey;
+use crate::cursor::{CursorKey, LazyCursorKey};
 use crate::engine::{flows_of, Engine};
 use crate::error::ServiceError;
 use crate::flows::live;
@@ -212,7 +211,7 @@ pub trait ExecutionUseCases: Send + Sync + 'static {
 pub struct Executions<S, C = SystemClock> {
     store: S,
     clock: C,
-    cursor_key: OnceLock<CursorKey>,
+    cursor_key: LazyCursorKey,
     engine: Engine,
 }
 
@@ -227,18 +226,13 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Executions<S, C> {
         Self {
             store,
             clock,
-            cursor_key: OnceLock::new(),
+            cursor_key: LazyCursorKey::default(),
             engine: Engine::default(),
         }
     }
 
-    /// The deployment's cursor key, read from the store once.
     fn cursor_key(&self) -> Result<&CursorKey, ServiceError> {
-        if let Some(key) = self.cursor_key.get() {
-            return Ok(key);
-        }
-        let key = CursorKey::new(self.store.cursor_secret()?);
-        Ok(self.cursor_key.get_or_init(|| key))
+        self.cursor_key.get(&self.store)
     }
 }
 
@@ -386,14 +380,18 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         let at = self.clock.now();
         let reason = Some("cancelled".to_owned());
         let outcome = self.store.in_tenant(principal.tenant(), |tx| {
+            // The flow execution first: a completion in it settles after
+            // this unit (and, seeing it cancelled, creates nothing), or
+            // before it (and what it created is read below). Against the
+            // engine's order (tasks, then flow executions): a deadlock with
+            // a completion is broken by the database and run again.
+            let flow = tx.lock_flow_execution(id)?;
             let detail = tx.flow_execution(id)?;
-            match detail.flow_execution.status {
+            match flow.status {
                 FlowStatus::Cancelled => return Ok(Ok(detail)),
                 FlowStatus::Completed => return Ok(Err(FlowStatus::Completed)),
                 _ => {}
             }
-            // Tasks first (the stores lock them in id order), then the
-            // flow execution: the engine's lock order.
             let plans: Vec<StatusChange> = latest_attempts(&detail.task_executions)
                 .into_iter()
                 .filter_map(|task| {
@@ -409,7 +407,6 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
                 .collect();
             // A task that finished meanwhile is refused, and stays so.
             tx.change_many(&plans)?;
-            tx.lock_flow_execution(id)?;
             tx.set_flow_status(id, FlowStatus::Cancelled, at)?;
             tx.flow_execution(id).map(Ok)
         })?;
@@ -436,6 +433,9 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         let organization = principal.organization_id;
         let refused = |status, detail: String| Ok(Err(ServiceError::FlowState { status, detail }));
         let outcome = self.store.in_tenant(principal.tenant(), |tx| {
+            // The flow execution first, as cancel does: no completion
+            // settles it between this unit's reading and its writing.
+            tx.lock_flow_execution(id)?;
             let detail = tx.flow_execution(id)?;
             let flow = &detail.flow_execution;
             if flow.status == FlowStatus::Cancelled {
@@ -598,8 +598,14 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
                     current_version: attempt.version,
                 });
             }
-            if tx.lock_flow_execution(attempt.flow_execution_id)?.status == FlowStatus::Cancelled {
+            let flow = tx.lock_flow_execution(attempt.flow_execution_id)?;
+            if flow.status == FlowStatus::Cancelled {
                 return Err(RepoError::RetryRefused(RetryRefusal::FlowCancelled));
+            }
+            // A stale attempt of a run of a definition is made again by the
+            // engine, its input rendered again (rerun), not copied.
+            if flow.flow_version.is_some() && attempt.status == TaskStatus::Stale {
+                return Err(RepoError::RetryRefused(RetryRefusal::StaleInFlow));
             }
             let latest =
                 tx.latest_execution_index(attempt.flow_execution_id, &attempt.task_name)?;
@@ -607,10 +613,13 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
             // latest attempt of its iteration, numbered after the task's.
             let latest_of_run = match attempt.iteration {
                 Some(iteration) => tx
-                    .iteration_attempts(attempt.flow_execution_id, &attempt.task_name, iteration)?
+                    .run_attempts(
+                        attempt.flow_execution_id,
+                        &attempt.task_name,
+                        Some(iteration),
+                    )?
                     .last()
-                    .copied()
-                    .unwrap_or(attempt.execution_index),
+                    .map_or(attempt.execution_index, |(index, _)| *index),
                 None => latest,
             };
             let retry = request

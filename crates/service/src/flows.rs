@@ -3,15 +3,13 @@
 //! Every definition is checked in full at upload — every error at once,
 //! each located (`flowexec-flows`) — so a stored version always runs.
 
-use std::sync::OnceLock;
-
 use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
 use flowexec_domain::{Clock, Flow, FlowName, FlowVersion, Principal, RepoError, SystemClock};
 use flowexec_flows::error::ErrorCode;
 use flowexec_flows::DefinitionError;
 
 use crate::auth::require_write;
-use crate::cursor::CursorKey;
+use crate::cursor::{CursorKey, LazyCursorKey};
 use crate::error::ServiceError;
 use crate::executions::{paged, Page, PageRequest};
 
@@ -70,7 +68,7 @@ pub trait FlowUseCases: Send + Sync + 'static {
 pub struct Flows<S, C = SystemClock> {
     store: S,
     clock: C,
-    cursor_key: OnceLock<CursorKey>,
+    cursor_key: LazyCursorKey,
 }
 
 impl<S: ExecutionStore + DeploymentSecrets> Flows<S> {
@@ -84,16 +82,12 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Flows<S, C> {
         Self {
             store,
             clock,
-            cursor_key: OnceLock::new(),
+            cursor_key: LazyCursorKey::default(),
         }
     }
 
     fn cursor_key(&self) -> Result<&CursorKey, ServiceError> {
-        if let Some(key) = self.cursor_key.get() {
-            return Ok(key);
-        }
-        let key = CursorKey::new(self.store.cursor_secret()?);
-        Ok(self.cursor_key.get_or_init(|| key))
+        self.cursor_key.get(&self.store)
     }
 }
 

@@ -267,37 +267,50 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
                 plans.len()
             )));
         }
-        let mut changed = std::collections::BTreeSet::new();
+        // Their flow executions locked now, in id order (the engine's
+        // order), before a failure's retry reads one of them.
+        let changed: std::collections::BTreeSet<_> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Ok(ChangeOutcome::Changed(row)) => Some(row.flow_execution_id),
+                _ => None,
+            })
+            .collect();
+        for id in &changed {
+            tx.lock_flow_execution(*id)?;
+        }
         let answers = plans
             .iter()
             .zip(retryable)
             .zip(outcomes)
-            .map(|((plan, retryable), outcome)| {
-                if let Ok(ChangeOutcome::Changed(row)) = &outcome {
-                    changed.insert(row.flow_execution_id);
-                }
-                self.settle(tx, plan, retryable, outcome)
-            })
+            .map(|((plan, retryable), outcome)| self.settle(tx, plan, retryable, outcome))
             .collect::<Result<Vec<_>, RepoError>>()?;
         self.engine.settle(tx, organization, changed, actor, at)?;
         Ok(answers)
     }
 }
 
-/// How the attempt after `failed` is numbered: for a `for_each`
-/// iteration, by the attempts of that iteration, taking the index after
-/// every attempt of the task.
+/// How the attempt after `failed` is numbered: its policy counts the
+/// attempts of its run (of its iteration, for a `for_each` task) since the
+/// run was last made again (a rerun: the attempts before are stale), and
+/// it takes the index after every attempt of the task.
 pub(crate) fn numbering<T: TenantTx>(
     tx: &mut T,
     failed: &TaskExecution,
 ) -> Result<Numbering, RepoError> {
-    let Some(iteration) = failed.iteration else {
-        return Ok(Numbering::after(failed));
-    };
-    let attempts = tx.iteration_attempts(failed.flow_execution_id, &failed.task_name, iteration)?;
+    let attempts = tx.run_attempts(
+        failed.flow_execution_id,
+        &failed.task_name,
+        failed.iteration,
+    )?;
+    let since_rerun = attempts
+        .iter()
+        .rev()
+        .take_while(|(_, status)| *status != flowexec_domain::TaskStatus::Stale)
+        .count();
     let latest = tx.latest_execution_index(failed.flow_execution_id, &failed.task_name)?;
     Ok(Numbering {
-        attempts: u32::try_from(attempts.len()).unwrap_or(u32::MAX),
+        attempts: u32::try_from(since_rerun.max(1)).unwrap_or(u32::MAX),
         next_index: latest.saturating_add(1),
     })
 }

@@ -539,8 +539,90 @@ fn cancel_deletes_queued_tasks_fails_running_ones_and_creates_nothing_more() -> 
     let after = world.executions.get_flow_execution(&world.writer, id)?;
     assert_eq!(after.task_executions.len(), 2);
     assert_eq!(after.flow_execution.status, FlowStatus::Cancelled);
-    // Again: the same answer; a completed flow cannot be cancelled.
+    // Again: the same answer.
     assert_eq!(world.executions.cancel_flow(&world.writer, id)?, after);
+    // A completed flow execution cannot be cancelled.
+    let done = world.start("chain", json!(1))?.flow_execution.id;
+    for _ in 0..3 {
+        world.run_all(|_| completed(json!(1)))?;
+    }
+    assert!(matches!(
+        world.executions.cancel_flow(&world.writer, done),
+        Err(ServiceError::FlowState {
+            status: FlowStatus::Completed,
+            ..
+        })
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_rerun_restarts_the_retry_count_and_a_task_marked_stale_by_hand_runs_again() -> TestResult {
+    let world = World::new()?;
+    put(
+        &world,
+        &CHAIN.replace(
+            "tasks:\n",
+            "defaults: {retry: {max_attempts: 2, backoff: {initial_ms: 0}}}\ntasks:\n",
+        ),
+    )?;
+    let id = world.start("chain", json!(1))?.flow_execution.id;
+    for _ in 0..3 {
+        world.run_all(|t| completed(json!(t.task_name.to_string())))?;
+    }
+    world
+        .executions
+        .rerun(&world.writer, id, flowexec_domain::TaskName::parse("b")?)?;
+    // b's new run fails once: its policy (2 attempts) counts from the
+    // rerun, so it is retried.
+    world.run_all(|_| Outcome::Failed {
+        error: Some(json!("once")),
+        retryable: true,
+    })?;
+    let tasks = by_name(&world.executions.get_flow_execution(&world.writer, id)?);
+    assert_eq!(
+        (tasks["b"].execution_index, tasks["b"].status),
+        (2, TaskStatus::Queued)
+    );
+    // A stale attempt of a run of a definition is not retried by hand.
+    let stale = world
+        .executions
+        .get_flow_execution(&world.writer, id)?
+        .task_executions
+        .into_iter()
+        .find(|t| t.status == TaskStatus::Stale)
+        .ok_or_else(|| anyhow::anyhow!("no stale attempt"))?;
+    assert!(matches!(
+        world.executions.retry(
+            &world.writer,
+            stale.id,
+            flowexec_domain::RetryRequest::default()
+        ),
+        Err(ServiceError::RetryRefused(
+            flowexec_domain::RetryRefusal::StaleInFlow
+        ))
+    ));
+    for _ in 0..2 {
+        world.run_all(|t| completed(json!(t.task_name.to_string())))?;
+    }
+    let detail = world.executions.get_flow_execution(&world.writer, id)?;
+    assert_eq!(detail.flow_execution.status, FlowStatus::Completed);
+    // side, marked stale by hand, runs again on its own.
+    let side = by_name(&detail)["side"].clone();
+    world.executions.change_status(
+        &world.writer,
+        side.id,
+        flowexec_service::ChangeRequest {
+            transition: flowexec_domain::Transition::MarkStale,
+            reason: None,
+            if_match: flowexec_domain::IfMatch::Any,
+        },
+    )?;
+    let tasks = by_name(&world.executions.get_flow_execution(&world.writer, id)?);
+    assert_eq!(
+        (tasks["side"].execution_index, tasks["side"].status),
+        (1, TaskStatus::Queued)
+    );
     Ok(())
 }
 
@@ -562,7 +644,10 @@ mod random_dags {
     #[derive(Debug, Clone)]
     struct Dag {
         depends_on: Vec<Vec<usize>>,
+        /// Fail every attempt (two: the policy allows one retry).
         fails: BTreeSet<usize>,
+        /// Fail their first attempt only: completed by the retry.
+        flaky: BTreeSet<usize>,
     }
 
     fn dags() -> impl Strategy<Value = Dag> {
@@ -571,19 +656,23 @@ mod random_dags {
                 .map(|i| proptest::collection::btree_set(0..i.max(1), 0..=i.min(3)))
                 .collect::<Vec<_>>();
             let fails = proptest::collection::btree_set(0..n, 0..=n / 4);
-            (edges, fails).prop_map(move |(edges, fails)| Dag {
+            let flaky = proptest::collection::btree_set(0..n, 0..=n / 4);
+            (edges, fails, flaky).prop_map(move |(edges, fails, flaky)| Dag {
                 depends_on: edges
                     .into_iter()
                     .enumerate()
                     .map(|(i, deps)| deps.into_iter().filter(|d| *d < i).collect())
                     .collect(),
+                flaky: flaky.difference(&fails).copied().collect(),
                 fails,
             })
         })
     }
 
     fn yaml(name: &str, dag: &Dag) -> String {
-        let mut text = format!("name: {name}\ndefaults: {{retry: {{max_attempts: 1}}}}\ntasks:\n");
+        let mut text = format!(
+            "name: {name}\ndefaults: {{retry: {{max_attempts: 2, backoff: {{initial_ms: 0}}}}}}\ntasks:\n"
+        );
         for (i, deps) in dag.depends_on.iter().enumerate() {
             let deps: Vec<String> = deps.iter().map(|d| format!("t{d}")).collect();
             text.push_str(&format!(
@@ -628,7 +717,7 @@ mod random_dags {
                 while !world
                     .run_all(|t| {
                         let i: usize = t.task_name.as_str()[1..].parse().unwrap_or(usize::MAX);
-                        if dag.fails.contains(&i) {
+                        if dag.fails.contains(&i) || (dag.flaky.contains(&i) && t.execution_index == 0) {
                             Outcome::Failed { error: Some(json!("planned")), retryable: true }
                         } else {
                             completed(json!(i))
@@ -638,19 +727,24 @@ mod random_dags {
                 {}
                 let detail = world.executions.get_flow_execution(&world.writer, id)?;
                 let (completed, failed, never) = model(&dag);
+                // Where each task ended: its latest attempt.
                 let of = |status: TaskStatus| -> BTreeSet<usize> {
                     detail
-                        .task_executions
-                        .iter()
+                        .latest_attempts()
+                        .into_iter()
                         .filter(|t| t.status == status)
                         .map(|t| t.task_name.as_str()[1..].parse().unwrap_or(usize::MAX))
                         .collect()
                 };
                 anyhow::ensure!(of(TaskStatus::Completed) == completed, "completed: {:?} vs {completed:?}", of(TaskStatus::Completed));
                 anyhow::ensure!(of(TaskStatus::Failed) == failed, "failed: {:?} vs {failed:?}", of(TaskStatus::Failed));
+                // One attempt each, two for a task that failed (retried
+                // once) or is flaky; none of those never created.
+                let retried = failed.len() + dag.flaky.iter().filter(|i| completed.contains(i)).count();
                 anyhow::ensure!(
-                    detail.task_executions.len() == completed.len() + failed.len(),
-                    "each task at most once, none of {never:?}"
+                    detail.task_executions.len() == completed.len() + failed.len() + retried,
+                    "{} attempts; none of {never:?}",
+                    detail.task_executions.len()
                 );
                 let expected = if failed.is_empty() { FlowStatus::Completed } else { FlowStatus::Failed };
                 anyhow::ensure!(detail.flow_execution.status == expected, "status {:?}", detail.flow_execution.status);

@@ -123,6 +123,21 @@ fn millis(d: chrono::TimeDelta) -> f64 {
     d.num_microseconds().unwrap_or(0) as f64 / 1000.0
 }
 
+/// Seconds from the first task's creation to the last one's completion.
+fn wall(tasks: &[Value]) -> Result<f64> {
+    let first = tasks
+        .iter()
+        .filter_map(|t| time(&t["created_at"]))
+        .min()
+        .ok_or("no task")?;
+    let last = tasks
+        .iter()
+        .filter_map(|t| time(&t["completed_at"]))
+        .max()
+        .ok_or("no task")?;
+    Ok(millis(last - first) / 1000.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -227,17 +242,7 @@ async fn dag(api: &Api, worker_key: &str, args: &[String]) -> Result<()> {
     }
     engine.sort_by(f64::total_cmp);
     claim.sort_by(f64::total_cmp);
-    let first = tasks
-        .iter()
-        .filter_map(|t| time(&t["created_at"]))
-        .min()
-        .ok_or("no task")?;
-    let last = tasks
-        .iter()
-        .filter_map(|t| time(&t["completed_at"]))
-        .max()
-        .ok_or("no task")?;
-    let dag_wall = millis(last - first) / 1000.0;
+    let dag_wall = wall(&tasks)?;
 
     // The same number of independent tasks, drained by the same workers.
     let ad_hoc: Vec<Value> = (0..total)
@@ -251,17 +256,7 @@ async fn dag(api: &Api, worker_key: &str, args: &[String]) -> Result<()> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let first = tasks
-        .iter()
-        .filter_map(|t| time(&t["created_at"]))
-        .min()
-        .ok_or("no task")?;
-    let last = tasks
-        .iter()
-        .filter_map(|t| time(&t["completed_at"]))
-        .max()
-        .ok_or("no task")?;
-    let free_wall = millis(last - first) / 1000.0;
+    let free_wall = wall(&tasks)?;
     stop(handle).await;
     println!(
         "{}",

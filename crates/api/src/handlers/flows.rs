@@ -66,6 +66,7 @@ fn check_definition_type(req: &HttpRequest) -> Result<(), ApiError> {
         (status = 201, description = "Stored as a new version", body = FlowBody,
             headers(("Location" = String, description = "Path of the new version"))),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is neither YAML (`application/yaml`, `application/x-yaml`, `text/yaml`) nor JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The definition has errors (`invalid_definition`): each in `errors`, with `code`, `field` (a JSON pointer), `line` and `column`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
@@ -221,7 +222,7 @@ pub(crate) async fn get_version(
     params(("name" = String, Path, description = "The flow's name", pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$", min_length = 1, max_length = 128)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A name or version that is not one (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A name that is not one (`malformed_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such flow (or version) in the key's organization, or it was deleted (`not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key's role is not admin or write (`forbidden`)", body = Problem, content_type = "application/problem+json"),
     ),

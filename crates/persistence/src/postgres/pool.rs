@@ -118,6 +118,6 @@ pub(crate) fn lost(error: &StoreError) -> bool {
     match error {
         StoreError::Diesel(e) => connection_lost(e),
         StoreError::Lost(_) => true,
-        StoreError::Repo(_) => false,
+        StoreError::Repo(_) | StoreError::Aborted(_) => false,
     }
 }

@@ -53,6 +53,13 @@ type Failure = (StoreError, bool);
 /// connection was lost.
 const RETRIES_ON_LOST: u32 = 2;
 
+/// How many times a unit of work PostgreSQL aborted to break a deadlock is
+/// run again. Units lock rows in one order (task executions, then flow
+/// executions, decision 0015) except cancel and rerun, which lock the flow
+/// execution first: a rare deadlock between them and a completion is
+/// broken by PostgreSQL and the loser runs again.
+const RETRIES_ON_ABORT: u32 = 5;
+
 impl PgStore {
     /// Opens a pool to `url`. Fails if no connection can be made within the
     /// timeout, so a bad URL is reported at start, not at the first request.
@@ -80,11 +87,16 @@ impl PgStore {
         &self,
         mut attempt: impl FnMut(&mut PgConnection) -> Result<T, Failure>,
     ) -> Result<T, RepoError> {
-        let mut retries = 0;
+        let (mut retries, mut aborts) = (0, 0);
         loop {
             let mut pooled = self.pool.get().map_err(StoreError::from)?;
             match attempt(&mut pooled.conn) {
                 Ok(value) => return Ok(value),
+                Err((StoreError::Aborted(error), true)) if aborts < RETRIES_ON_ABORT => {
+                    tracing::info!(%error, "transaction aborted by the database (deadlock); running it again");
+                    aborts += 1;
+                    continue;
+                }
                 Err((error, nothing_done)) if lost(&error) => {
                     self.health.lost(&mut pooled);
                     drop(pooled);
@@ -147,6 +159,7 @@ impl PgStore {
                         Ok(value)
                     }
                     Err(error) if tx.lost => Err(StoreError::Lost(error)),
+                    Err(error) if tx.aborted => Err(StoreError::Aborted(error)),
                     Err(error) => Err(StoreError::Repo(error)),
                 }
             })

@@ -15,7 +15,7 @@ use flowexec_domain::{
 use flowexec_domain::{Claim, Heartbeat};
 use uuid::Uuid;
 
-use crate::error::{connection_lost, StoreError};
+use crate::error::{aborted_to_retry, connection_lost, StoreError};
 use crate::postgres::rows::{changed_row, ChangedRecord, ChangedTuple, NewEventRow};
 use crate::postgres::schema::{
     api_keys as ak, flow_executions as fe, flow_versions as fv, flows as fl,
@@ -55,6 +55,9 @@ pub struct PgTx<'t> {
     conn: &'t mut PgConnection,
     tenant: Tenant,
     pub(crate) lost: bool,
+    /// PostgreSQL aborted the transaction to break a deadlock: the unit of
+    /// work left nothing and may run again.
+    pub(crate) aborted: bool,
 }
 
 impl<'t> PgTx<'t> {
@@ -63,6 +66,7 @@ impl<'t> PgTx<'t> {
             conn,
             tenant,
             lost: false,
+            aborted: false,
         }
     }
 
@@ -74,6 +78,7 @@ impl<'t> PgTx<'t> {
     fn done<T>(&mut self, result: Result<T, StoreError>) -> Result<T, RepoError> {
         if let Err(StoreError::Diesel(error)) = &result {
             self.lost |= connection_lost(error);
+            self.aborted |= aborted_to_retry(error);
         }
         result.map_err(RepoError::from)
     }
@@ -467,22 +472,32 @@ impl TenantTx for PgTx<'_> {
         self.done(result)?.ok_or(RepoError::NotFound)
     }
 
-    fn iteration_attempts(
+    fn run_attempts(
         &mut self,
         flow_execution_id: FlowExecutionId,
         task_name: &TaskName,
-        iteration: i32,
-    ) -> Result<Vec<i32>, RepoError> {
+        iteration: Option<i32>,
+    ) -> Result<Vec<(i32, TaskStatus)>, RepoError> {
         let org = self.org();
-        let result = te::table
+        let mut query = te::table
             .filter(te::organization_id.eq(org))
             .filter(te::flow_execution_id.eq(flow_execution_id.into_uuid()))
             .filter(te::task_name.eq(task_name.as_str()))
-            .filter(te::iteration.eq(iteration))
+            .into_boxed();
+        query = match iteration {
+            Some(iteration) => query.filter(te::iteration.eq(iteration)),
+            None => query.filter(te::iteration.is_null()),
+        };
+        let result = query
             .order(te::execution_index.asc())
-            .select(te::execution_index)
-            .load::<i32>(self.conn)
-            .map_err(StoreError::from);
+            .select((te::execution_index, te::status))
+            .load::<(i32, String)>(self.conn)
+            .map_err(StoreError::from)
+            .and_then(|rows| {
+                rows.into_iter()
+                    .map(|(index, status)| Ok((index, crate::rows::parse("status", &status)?)))
+                    .collect()
+            });
         self.done(result)
     }
 
@@ -498,19 +513,7 @@ impl TenantTx for PgTx<'_> {
                 .filter(te::organization_id.eq(org))
                 .filter(te::flow_execution_id.eq(flow_execution_id.into_uuid()))
                 .filter(te::status.eq_any(statuses))
-                .filter(diesel::dsl::not(diesel::dsl::exists(
-                    newer
-                        .filter(newer.field(te::organization_id).eq(te::organization_id))
-                        .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
-                        .filter(newer.field(te::task_name).eq(te::task_name))
-                        .filter(
-                            newer.field(te::iteration).eq(te::iteration).or(newer
-                                .field(te::iteration)
-                                .is_null()
-                                .and(te::iteration.is_null())),
-                        )
-                        .filter(newer.field(te::execution_index).gt(te::execution_index)),
-                ))),
+                .filter(latest_attempt!()),
         ))
         .get_result::<bool>(self.conn)
         .map_err(StoreError::from);

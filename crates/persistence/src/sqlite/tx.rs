@@ -306,20 +306,30 @@ impl TenantTx for SqliteTx<'_> {
             .ok_or(RepoError::NotFound)
     }
 
-    fn iteration_attempts(
+    fn run_attempts(
         &mut self,
         flow_execution_id: FlowExecutionId,
         task_name: &TaskName,
-        iteration: i32,
-    ) -> Result<Vec<i32>, RepoError> {
-        Ok(te::table
+        iteration: Option<i32>,
+    ) -> Result<Vec<(i32, TaskStatus)>, RepoError> {
+        let mut query = te::table
             .filter(te::organization_id.eq(&self.org))
             .filter(te::flow_execution_id.eq(flow_execution_id.to_string()))
             .filter(te::task_name.eq(task_name.as_str()))
-            .filter(te::iteration.eq(iteration))
+            .into_boxed();
+        query = match iteration {
+            Some(iteration) => query.filter(te::iteration.eq(iteration)),
+            None => query.filter(te::iteration.is_null()),
+        };
+        let rows = query
             .order(te::execution_index.asc())
-            .select(te::execution_index)
-            .load::<i32>(self.conn)
+            .select((te::execution_index, te::status))
+            .load::<(i32, String)>(self.conn)
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(index, status)| Ok((index, crate::rows::parse("status", &status)?)))
+            .collect::<Result<_, diesel::result::Error>>()
             .map_err(StoreError::from)?)
     }
 
@@ -334,19 +344,7 @@ impl TenantTx for SqliteTx<'_> {
                 .filter(te::organization_id.eq(&self.org))
                 .filter(te::flow_execution_id.eq(flow_execution_id.to_string()))
                 .filter(te::status.eq_any(statuses))
-                .filter(diesel::dsl::not(diesel::dsl::exists(
-                    newer
-                        .filter(newer.field(te::organization_id).eq(te::organization_id))
-                        .filter(newer.field(te::flow_execution_id).eq(te::flow_execution_id))
-                        .filter(newer.field(te::task_name).eq(te::task_name))
-                        .filter(
-                            newer.field(te::iteration).eq(te::iteration).or(newer
-                                .field(te::iteration)
-                                .is_null()
-                                .and(te::iteration.is_null())),
-                        )
-                        .filter(newer.field(te::execution_index).gt(te::execution_index)),
-                ))),
+                .filter(latest_attempt!()),
         ))
         .get_result::<bool>(self.conn)
         .map_err(StoreError::from)?)
