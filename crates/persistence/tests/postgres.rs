@@ -531,3 +531,51 @@ fn upgrading_stores_each_flow_executions_status_as_it_was_derived() -> TestResul
     let tenant = flowexec_domain::Tenant::new(org.parse()?);
     check_flow_statuses(&store, tenant)
 }
+
+/// Two units of work locking two rows in opposite orders deadlock;
+/// PostgreSQL aborts one, which left nothing, and the store runs it again:
+/// both succeed, and one of them ran more than once.
+#[test]
+fn a_unit_of_work_aborted_to_break_a_deadlock_runs_again() -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    let db = TestDb::new()?;
+    let store = Arc::new(store(&db, 4)?);
+    let tenant = organization(&*store, "a")?;
+    let created = flow(&*store, tenant, &["a", "b"])?;
+    let (a, b) = (created.task_executions[0].id, created.task_executions[1].id);
+    let barrier = Arc::new(Barrier::new(2));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = [(a, b), (b, a)]
+        .into_iter()
+        .map(|(first, second)| {
+            let (store, barrier, runs) = (store.clone(), barrier.clone(), runs.clone());
+            std::thread::spawn(move || {
+                let first_time = AtomicBool::new(true);
+                store.in_tenant(tenant, |tx| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tx.lock_task_execution(first)?;
+                    // Both hold their first row before either asks for
+                    // its second (only the first time: a run again does
+                    // not wait for the other).
+                    if first_time.swap(false, Ordering::SeqCst) {
+                        barrier.wait();
+                    }
+                    tx.lock_task_execution(second)?;
+                    Ok(())
+                })
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a thread panicked"))??;
+    }
+    assert!(
+        runs.load(Ordering::SeqCst) >= 3,
+        "no unit of work ran again"
+    );
+    Ok(())
+}
