@@ -10,8 +10,8 @@ use flowexec_api::{ApiServices, WorkSignal};
 use flowexec_domain::ports::{ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck};
 use flowexec_persistence::{inspect_role, PgStore, PoolSettings, RoleReport, SqliteStore};
 use flowexec_service::{
-    ApiKeys, Authenticate, Executions, Flows, KeyAuthenticator, KeyCacheSettings, ServiceError,
-    StoreReadiness, Swept, Workers,
+    ApiKeys, Authenticate, Executions, Flows, KeyAuthenticator, KeyCacheSettings, NewWork,
+    ServiceError, StoreReadiness, Swept, Workers,
 };
 
 use crate::settings::Settings;
@@ -166,15 +166,24 @@ where
             ..KeyCacheSettings::default()
         },
     ));
+    // Complete once whoever serves knows all work reaches it
+    // (`listen_for_work`); until then waiting claims poll.
+    let work = WorkSignal::new();
+    // Tasks queued by a completion (those it made ready) or a failure (its
+    // retry) wake this process's waiting claims at once.
+    let new_work: NewWork = {
+        let work = work.clone();
+        Arc::new(move || work.notify())
+    };
     ApiServices {
-        executions: Arc::new(Executions::new(store.clone())),
+        executions: Arc::new(Executions::new(store.clone()).announcing(new_work.clone())),
         flows: Arc::new(Flows::new(store.clone())),
         keys: Arc::new(ApiKeys::new(store.clone(), auth.clone())),
         readiness: Arc::new(StoreReadiness(store.clone())),
-        workers: Arc::new(Workers::new(store.clone(), settings.workers.into())),
-        // Complete once whoever serves knows all work reaches it
-        // (`listen_for_work`); until then waiting claims poll.
-        work: WorkSignal::new(),
+        workers: Arc::new(
+            Workers::new(store.clone(), settings.workers.into()).announcing(new_work),
+        ),
+        work,
         auth,
     }
 }

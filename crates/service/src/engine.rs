@@ -80,7 +80,8 @@ impl Engine {
 
     /// Settles each of `flows` (in id order, after the unit's task
     /// changes): locks it, creates what its definition makes ready (unless
-    /// it was cancelled), and stores its status when it changed.
+    /// it was cancelled), and stores its status when it changed. Answers
+    /// how many tasks it created.
     pub(crate) fn settle<T: TenantTx>(
         &self,
         tx: &mut T,
@@ -88,7 +89,8 @@ impl Engine {
         flows: BTreeSet<FlowExecutionId>,
         actor: Actor,
         at: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<usize, RepoError> {
+        let mut created = 0;
         for id in flows {
             let flow = tx.lock_flow_execution(id)?;
             if flow.status == FlowStatus::Cancelled {
@@ -98,7 +100,9 @@ impl Engine {
                 Some(version) => {
                     let definition = self.definition(tx, organization, &flow.flow_name, version)?;
                     let tasks = tx.flow_execution(id)?.task_executions;
-                    advance(tx, &flow, &definition, tasks, actor, at)?
+                    let (status, made) = advance(tx, &flow, &definition, tasks, actor, at)?;
+                    created += made;
+                    status
                 }
                 None => status_of_ad_hoc(tx, id)?,
             };
@@ -106,7 +110,7 @@ impl Engine {
                 tx.set_flow_status(id, status, at)?;
             }
         }
-        Ok(())
+        Ok(created)
     }
 
     /// After a claim: each of `flows` still `queued` is now `running` (no
@@ -203,7 +207,7 @@ fn progress_of_task(attempts: &[TaskExecution]) -> Progress {
 
 /// Creates the tasks of `definition` that are ready in `flow` (queued, or
 /// failed with a `template_error` when their input cannot be made), until
-/// none is; answers the flow's status.
+/// none is; answers the flow's status and how many it queued.
 fn advance<T: TenantTx>(
     tx: &mut T,
     flow: &FlowExecution,
@@ -211,7 +215,7 @@ fn advance<T: TenantTx>(
     mut tasks: Vec<TaskExecution>,
     actor: Actor,
     at: DateTime<Utc>,
-) -> Result<FlowStatus, RepoError> {
+) -> Result<(FlowStatus, usize), RepoError> {
     let mut progress = progress_of(definition, &tasks);
     // A task created again (after a rerun) numbers its runs after every
     // attempt it had.
@@ -283,6 +287,10 @@ fn advance<T: TenantTx>(
             }
         }
     }
+    let queued = created
+        .iter()
+        .filter(|t| t.status == TaskStatus::Queued)
+        .count();
     if !created.is_empty() {
         let events: Vec<TaskExecutionEvent> = created
             .iter()
@@ -306,7 +314,7 @@ fn advance<T: TenantTx>(
         tx.insert_events(&events)?;
         tasks.extend(created);
     }
-    Ok(status_of(&progress, &tasks))
+    Ok((status_of(&progress, &tasks), queued))
 }
 
 /// The status of a run of a definition: `failed` when a task failed with
@@ -333,6 +341,10 @@ fn status_of(progress: &BTreeMap<String, Progress>, tasks: &[TaskExecution]) -> 
         FlowStatus::Queued
     }
 }
+
+/// Called after a unit of work that queued tasks commits: wakes the
+/// claims waiting for work in this process (the API's `WorkSignal`).
+pub type NewWork = Arc<dyn Fn() + Send + Sync>;
 
 /// The flow executions of `tasks`, in id order: what a unit of work that
 /// changed them settles.

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::auth::require_write;
 use crate::cursor::{CursorKey, LazyCursorKey};
-use crate::engine::{flows_of, Engine};
+use crate::engine::{flows_of, Engine, NewWork};
 use crate::error::ServiceError;
 use crate::flows::live;
 
@@ -213,6 +213,7 @@ pub struct Executions<S, C = SystemClock> {
     clock: C,
     cursor_key: LazyCursorKey,
     engine: Engine,
+    new_work: Option<NewWork>,
 }
 
 impl<S: ExecutionStore + DeploymentSecrets> Executions<S> {
@@ -228,7 +229,15 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Executions<S, C> {
             clock,
             cursor_key: LazyCursorKey::default(),
             engine: Engine::default(),
+            new_work: None,
         }
+    }
+
+    /// Calls `new_work` after a status change that queued tasks (those its
+    /// completion made ready) commits.
+    pub fn announcing(mut self, new_work: NewWork) -> Self {
+        self.new_work = Some(new_work);
+        self
     }
 
     fn cursor_key(&self) -> Result<&CursorKey, ServiceError> {
@@ -548,32 +557,35 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
             .transition
             .plan(id, principal.actor, request.reason, at)
             .if_match(request.if_match);
-        let (task_execution, changed) = self.store.in_tenant(principal.tenant(), |tx| match tx
-            .change_status(&plan)?
-        {
-            ChangeOutcome::Changed(row) => {
-                self.engine.settle(
-                    tx,
-                    principal.organization_id,
-                    flows_of([&row]),
-                    principal.actor,
-                    at,
-                )?;
-                Ok((row, true))
-            }
-            ChangeOutcome::Refused(row) => {
-                // Only a row already in the target status can be a
-                // repeat; only then is its last event needed.
-                let last = if row.status == plan.to {
-                    tx.last_event(id)?
-                } else {
-                    None
-                };
-                plan.refused(row, last.as_ref()).map(|row| (row, false))
-            }
-        })?;
+        let (task_execution, changed, queued) =
+            self.store
+                .in_tenant(principal.tenant(), |tx| match tx.change_status(&plan)? {
+                    ChangeOutcome::Changed(row) => {
+                        let queued = self.engine.settle(
+                            tx,
+                            principal.organization_id,
+                            flows_of([&row]),
+                            principal.actor,
+                            at,
+                        )?;
+                        Ok((row, true, queued))
+                    }
+                    ChangeOutcome::Refused(row) => {
+                        // Only a row already in the target status can be a
+                        // repeat; only then is its last event needed.
+                        let last = if row.status == plan.to {
+                            tx.last_event(id)?
+                        } else {
+                            None
+                        };
+                        plan.refused(row, last.as_ref()).map(|row| (row, false, 0))
+                    }
+                })?;
         if changed {
             tracing::info!(task_execution.id = %id, to = %plan.to, "status changed");
+        }
+        if let (true, Some(new_work)) = (queued > 0, &self.new_work) {
+            new_work();
         }
         Ok(Changed {
             task_execution,

@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod cursor;
 mod engine;
+pub use engine::NewWork;
 mod error;
 mod executions;
 mod flows;

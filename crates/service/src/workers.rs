@@ -14,7 +14,7 @@ use flowexec_domain::{
 use serde_json::Value;
 
 use crate::auth::require_worker;
-use crate::engine::{flows_of, Engine};
+use crate::engine::{flows_of, Engine, NewWork};
 use crate::error::ServiceError;
 
 /// Settings of the worker use cases.
@@ -114,6 +114,7 @@ pub struct Workers<S, C = SystemClock> {
     clock: C,
     settings: WorkerSettings,
     engine: Engine,
+    new_work: Option<NewWork>,
 }
 
 impl<S> Workers<S> {
@@ -129,6 +130,20 @@ impl<S, C> Workers<S, C> {
             clock,
             settings,
             engine: Engine::default(),
+            new_work: None,
+        }
+    }
+
+    /// Calls `new_work` after each report that queued tasks (a retry, or
+    /// the tasks a completion made ready) commits.
+    pub fn announcing(mut self, new_work: NewWork) -> Self {
+        self.new_work = Some(new_work);
+        self
+    }
+
+    fn announce(&self, queued: bool) {
+        if let (true, Some(new_work)) = (queued, &self.new_work) {
+            new_work();
         }
     }
 }
@@ -221,13 +236,11 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
         plan: &StatusChange,
         retryable: bool,
         outcome: Result<ChangeOutcome, RepoError>,
-    ) -> Result<Result<TaskExecution, RepoError>, RepoError> {
+    ) -> Result<(Result<TaskExecution, RepoError>, bool), RepoError> {
         match outcome {
             Ok(ChangeOutcome::Changed(row)) => {
-                if retryable {
-                    self.retry_after(tx, &row, plan.at)?;
-                }
-                Ok(Ok(row))
+                let retried = retryable && self.retry_after(tx, &row, plan.at)?;
+                Ok((Ok(row), retried))
             }
             Ok(ChangeOutcome::Refused(row)) => {
                 // Only a row already in the target status can be a repeat;
@@ -237,23 +250,24 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
                 } else {
                     None
                 };
-                Ok(plan.refused(row, last.as_ref()))
+                Ok((plan.refused(row, last.as_ref()), false))
             }
-            Err(RepoError::NotFound) => Ok(Err(RepoError::NotFound)),
+            Err(RepoError::NotFound) => Ok((Err(RepoError::NotFound), false)),
             Err(other) => Err(other),
         }
     }
 
     /// Reports inside one unit of work: their changes together (one
     /// statement for those alike, where the store can), then each settled,
-    /// then their flow executions.
+    /// then their flow executions. With the answers, whether it queued
+    /// tasks.
     fn apply<T: TenantTx>(
         &self,
         tx: &mut T,
         organization: OrganizationId,
         actor: Actor,
         reports: &[Report],
-    ) -> Result<Vec<Result<TaskExecution, RepoError>>, RepoError> {
+    ) -> Result<(Vec<Result<TaskExecution, RepoError>>, bool), RepoError> {
         let at = self.clock.now();
         let (plans, retryable): (Vec<StatusChange>, Vec<bool>) = reports
             .iter()
@@ -279,14 +293,16 @@ impl<S: ExecutionStore, C: Clock> Workers<S, C> {
         for id in &changed {
             tx.lock_flow_execution(*id)?;
         }
-        let answers = plans
+        let settled = plans
             .iter()
             .zip(retryable)
             .zip(outcomes)
             .map(|((plan, retryable), outcome)| self.settle(tx, plan, retryable, outcome))
             .collect::<Result<Vec<_>, RepoError>>()?;
-        self.engine.settle(tx, organization, changed, actor, at)?;
-        Ok(answers)
+        let retried = settled.iter().any(|(_, retried)| *retried);
+        let created = self.engine.settle(tx, organization, changed, actor, at)?;
+        let answers = settled.into_iter().map(|(answer, _)| answer).collect();
+        Ok((answers, retried || created > 0))
     }
 }
 
@@ -447,7 +463,7 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
     fn report(&self, principal: &Principal, report: Report) -> Result<TaskExecution, ServiceError> {
         require_worker(principal)?;
         let id = report.task_execution_id;
-        let answers = self.store.in_tenant(principal.tenant(), |tx| {
+        let (answers, queued) = self.store.in_tenant(principal.tenant(), |tx| {
             self.apply(
                 tx,
                 principal.organization_id,
@@ -455,6 +471,7 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
                 std::slice::from_ref(&report),
             )
         })?;
+        self.announce(queued);
         let row = answers
             .into_iter()
             .next()
@@ -469,9 +486,10 @@ impl<S: ExecutionStore, C: Clock> WorkerUseCases for Workers<S, C> {
         reports: Vec<Report>,
     ) -> Result<Vec<Result<TaskExecution, ServiceError>>, ServiceError> {
         require_worker(principal)?;
-        let answers = self.store.in_tenant(principal.tenant(), |tx| {
+        let (answers, queued) = self.store.in_tenant(principal.tenant(), |tx| {
             self.apply(tx, principal.organization_id, principal.actor, &reports)
         })?;
+        self.announce(queued);
         Ok(answers
             .into_iter()
             .map(|answer| answer.map_err(ServiceError::from))

@@ -84,13 +84,11 @@ pub(crate) async fn get(
     ),
     security(("api_key" = []))
 )]
-#[allow(clippy::too_many_arguments)] // one parameter per actix extractor
 pub(crate) async fn change_status(
     req: HttpRequest,
     key: BearerKey,
     auth: web::Data<dyn Authenticate>,
     executions: web::Data<dyn ExecutionUseCases>,
-    signal: web::Data<WorkSignal>,
     settings: web::Data<ApiSettings>,
     id: web::Path<String>,
     payload: web::Payload,
@@ -108,10 +106,8 @@ pub(crate) async fn change_status(
     };
     let executions = executions.into_inner();
     let changed = blocking::run(move || executions.change_status(&principal, id, request)).await?;
-    if changed.changed {
-        // A completion may have made tasks of its flow ready.
-        signal.notify();
-    }
+    // A completion that made tasks ready wakes the waiting claims itself
+    // (`Executions::announcing`).
     Ok(answer(StatusCode::OK, changed.task_execution))
 }
 

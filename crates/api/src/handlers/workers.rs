@@ -165,7 +165,6 @@ type ReportRequest = (
     BearerKey,
     web::Data<dyn Authenticate>,
     web::Data<dyn WorkerUseCases>,
-    web::Data<WorkSignal>,
     web::Data<ApiSettings>,
     web::Path<String>,
     web::Payload,
@@ -173,7 +172,7 @@ type ReportRequest = (
 
 /// Report one result: `complete` or `fail`, its body read as `B`.
 async fn report_one<B>(
-    (req, key, auth, workers, signal, settings, id, payload): ReportRequest,
+    (req, key, auth, workers, settings, id, payload): ReportRequest,
     convert: fn(B, TaskExecutionId) -> Result<ReportCommand, Vec<flowexec_wire::FieldError>>,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -185,10 +184,9 @@ where
     let body = json_body::read(&req, payload, &settings).await?;
     let command = request_schema::command(body, |body: B| convert(body, id))?;
     let workers = workers.into_inner();
+    // A report that queues tasks (a retry, or what a completion made
+    // ready) wakes the waiting claims itself (`Workers::announcing`).
     let task = blocking::run(move || workers.report(&principal, report(command))).await?;
-    // A failure may queue its next attempt, a completion the tasks it made
-    // ready: waiting claims look again.
-    signal.notify();
     Ok(answer(task))
 }
 
@@ -271,7 +269,6 @@ pub(crate) async fn results(
     key: BearerKey,
     auth: web::Data<dyn Authenticate>,
     workers: web::Data<dyn WorkerUseCases>,
-    signal: web::Data<WorkSignal>,
     settings: web::Data<ApiSettings>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -283,9 +280,6 @@ pub(crate) async fn results(
     let reports = commands.into_iter().map(report).collect();
     let workers = workers.into_inner();
     let answers = blocking::run(move || workers.report_many(&principal, reports)).await?;
-    // Failures may queue next attempts, completions the tasks they made
-    // ready: waiting claims look again.
-    signal.notify();
     let results = ids
         .into_iter()
         .zip(answers)

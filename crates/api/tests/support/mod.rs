@@ -19,8 +19,8 @@ use flowexec_domain::{
 use flowexec_persistence::SqliteStore;
 use flowexec_service::{
     Admin, ApiKeys, Authenticate, ChangeRequest, Changed, ExecutionUseCases, Executions, Flows,
-    KeyAuthenticator, KeyCacheSettings, Page, PageRequest, Readiness, ServiceError, StoreReadiness,
-    WorkerSettings, Workers,
+    KeyAuthenticator, KeyCacheSettings, NewWork, Page, PageRequest, Readiness, ServiceError,
+    StoreReadiness, WorkerSettings, Workers,
 };
 use flowexec_testkit::TestSqlite;
 use serde_json::{json, Value};
@@ -75,8 +75,18 @@ impl World {
                     store.clone(),
                     &KeyCacheSettings::default(),
                 ));
+                // As the server wires them: tasks queued by a report or a
+                // status change wake the waiting claims.
+                let work = WorkSignal::complete();
+                let new_work: NewWork = {
+                    let work = work.clone();
+                    Arc::new(move || work.notify())
+                };
                 ApiServices {
-                    executions: Arc::new(Executions::with_clock(store.clone(), FixedClock(now()))),
+                    executions: Arc::new(
+                        Executions::with_clock(store.clone(), FixedClock(now()))
+                            .announcing(new_work.clone()),
+                    ),
                     flows: Arc::new(Flows::with_clock(store.clone(), FixedClock(now()))),
                     keys: Arc::new(ApiKeys::with_clock(
                         store.clone(),
@@ -84,12 +94,15 @@ impl World {
                         auth.clone(),
                     )),
                     readiness: Arc::new(StoreReadiness(store.clone())),
-                    workers: Arc::new(Workers::with_clock(
-                        store.clone(),
-                        FixedClock(now()),
-                        WorkerSettings::default(),
-                    )),
-                    work: WorkSignal::complete(),
+                    workers: Arc::new(
+                        Workers::with_clock(
+                            store.clone(),
+                            FixedClock(now()),
+                            WorkerSettings::default(),
+                        )
+                        .announcing(new_work),
+                    ),
+                    work,
                     auth,
                 }
             },
