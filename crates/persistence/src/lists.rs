@@ -115,3 +115,23 @@ macro_rules! keyset {
         query.limit(i64::try_from(list.limit).unwrap_or(i64::MAX))
     }};
 }
+
+/// `task_executions.status` among `statuses`, written with the statuses as
+/// literals (never data: the domain's fixed names), so that a partial
+/// index whose condition is the same (`status = 'failed'`, `status IN
+/// ('queued', 'running', 'stale')`) is seen to serve it: neither store
+/// proves that from a bound parameter.
+pub(crate) fn status_among(
+    statuses: &[flowexec_domain::TaskStatus],
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    let names: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let condition = match names.as_slice() {
+        [] => "false".to_owned(),
+        [one] => format!("task_executions.status = {one}"),
+        many => format!("task_executions.status IN ({})", many.join(", ")),
+    };
+    diesel::dsl::sql::<diesel::sql_types::Bool>(&condition)
+}

@@ -243,3 +243,51 @@ fn upgrading_stores_each_flow_executions_status_as_it_was_derived() -> TestResul
     let tenant = flowexec_domain::Tenant::new(org.parse()?);
     check_flow_statuses(&store, tenant)
 }
+
+#[derive(QueryableByName)]
+struct PlanRow {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// The engine asks, at each change of a flow execution's tasks, whether a
+/// latest attempt is open or failed. With the statistics the store keeps
+/// (`refresh_statistics`, at open and from the sweeper), SQLite answers
+/// from the partial indexes made for it, not by reading every task of the
+/// organization through its primary key.
+#[test]
+fn with_fresh_statistics_the_engines_questions_use_their_partial_indexes() -> TestResult {
+    let db = TestSqlite::new()?;
+    let store = db.open(2)?;
+    let tenant = organization(&store, "a")?;
+    for i in 0..20 {
+        let names: Vec<String> = (0..100).map(|t| format!("t{i}-{t}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        flow(&store, tenant, &names)?;
+    }
+    store.refresh_statistics()?;
+    let org = tenant.organization_id().to_string();
+    let mut conn = SqliteConnection::establish(&db.path().to_string_lossy())?;
+    for (condition, index) in [
+        (
+            "task_executions.status IN ('queued', 'running', 'stale')",
+            "task_executions_flow_open_idx",
+        ),
+        (
+            "task_executions.status = 'failed'",
+            "task_executions_flow_failed_idx",
+        ),
+    ] {
+        let plan: Vec<PlanRow> = diesel::sql_query(format!(
+            "EXPLAIN QUERY PLAN SELECT EXISTS (SELECT 1 FROM task_executions
+             WHERE organization_id = '{org}' AND flow_execution_id = 'x' AND {condition})"
+        ))
+        .load(&mut conn)?;
+        let details: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
+        assert!(
+            details.iter().any(|d| d.contains(index)),
+            "{condition}: {details:?}"
+        );
+    }
+    Ok(())
+}

@@ -227,7 +227,32 @@ pub fn sweeper(settings: &Settings, store: &AnyStore) -> Sweep {
                 swept
             })
         }
-        _ => sweep,
+        // On SQLite, the planner's statistics are refreshed every 10 s (a
+        // few milliseconds under the write lock): the engine's questions
+        // need them (SqliteStore::refresh_statistics).
+        AnyStore::Sqlite(lite) => {
+            let lite = lite.clone();
+            let last = std::sync::Mutex::new(std::time::Instant::now());
+            Arc::new(move || {
+                let swept = sweep();
+                let due = last
+                    .lock()
+                    .map(|mut last| {
+                        let due = last.elapsed() >= Duration::from_secs(10);
+                        if due {
+                            *last = std::time::Instant::now();
+                        }
+                        due
+                    })
+                    .unwrap_or(false);
+                if due {
+                    if let Err(error) = lite.refresh_statistics() {
+                        tracing::warn!(%error, "could not refresh statistics");
+                    }
+                }
+                swept
+            })
+        }
     }
 }
 

@@ -243,13 +243,16 @@ fn task_rows(
 }
 
 impl TenantTx for PgTx<'_> {
+    /// `FOR NO KEY UPDATE`: it serializes the engine's units on the row
+    /// (and the status update), yet leaves the key share the foreign key
+    /// checks of new task executions take free.
     fn lock_flow_execution(&mut self, id: FlowExecutionId) -> Result<FlowExecution, RepoError> {
         let org = self.org();
         let result = fe::table
             .filter(fe::organization_id.eq(org))
             .filter(fe::id.eq(id.into_uuid()))
             .select(FlowExecutionRow::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(self.conn)
             .map_err(StoreError::from)
             .and_then(|row| Ok(FlowExecution::try_from(row)?));
@@ -507,12 +510,11 @@ impl TenantTx for PgTx<'_> {
         statuses: &[TaskStatus],
     ) -> Result<bool, RepoError> {
         let org = self.org();
-        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
         let result = diesel::select(diesel::dsl::exists(
             te::table
                 .filter(te::organization_id.eq(org))
                 .filter(te::flow_execution_id.eq(flow_execution_id.into_uuid()))
-                .filter(te::status.eq_any(statuses))
+                .filter(crate::lists::status_among(statuses))
                 .filter(latest_attempt!()),
         ))
         .get_result::<bool>(self.conn)

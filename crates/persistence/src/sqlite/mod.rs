@@ -98,11 +98,13 @@ impl SqliteStore {
             .connection_customizer(Box::new(ConnectionPragmas))
             .build(ConnectionManager::<SqliteConnection>::new(url))
             .map_err(|e| open_error(path, e))?;
-        Ok(Self {
+        let store = Self {
             pool,
             writer: Arc::new(Mutex::new(())),
             path: path.to_owned(),
-        })
+        };
+        store.refresh_statistics()?;
+        Ok(store)
     }
 
     pub(crate) fn conn(
@@ -119,6 +121,23 @@ impl SqliteStore {
         let mut pooled = self.conn()?;
         let conn: &mut SqliteConnection = &mut pooled;
         Ok(conn.transaction(work)?)
+    }
+
+    /// Refreshes the planner's statistics (`ANALYZE`, sampling at most
+    /// 1,000 rows an index: a few milliseconds at any size). Without them
+    /// SQLite reads a flow execution's tasks through the organization's
+    /// primary key (every task of the organization) instead of the partial
+    /// indexes the engine's questions are written for. Run at open and by
+    /// the sweeper every 10 s (see `flowexec-server`), under the write lock.
+    pub fn refresh_statistics(&self) -> Result<(), RepoError> {
+        let _one_writer = self.writer.lock().map_err(|_| {
+            RepoError::Unknown(anyhow::anyhow!("the SQLite write lock is poisoned"))
+        })?;
+        let mut pooled = self.conn()?;
+        let conn: &mut SqliteConnection = &mut pooled;
+        conn.batch_execute("PRAGMA analysis_limit = 1000; ANALYZE;")
+            .map_err(StoreError::from)?;
+        Ok(())
     }
 
     /// A write: one `BEGIN IMMEDIATE` transaction, one at a time per process.

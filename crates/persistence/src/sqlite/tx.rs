@@ -338,12 +338,11 @@ impl TenantTx for SqliteTx<'_> {
         flow_execution_id: FlowExecutionId,
         statuses: &[TaskStatus],
     ) -> Result<bool, RepoError> {
-        let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
         Ok(diesel::select(diesel::dsl::exists(
             te::table
                 .filter(te::organization_id.eq(&self.org))
                 .filter(te::flow_execution_id.eq(flow_execution_id.to_string()))
-                .filter(te::status.eq_any(statuses))
+                .filter(crate::lists::status_among(statuses))
                 .filter(latest_attempt!()),
         ))
         .get_result::<bool>(self.conn)
