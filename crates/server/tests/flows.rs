@@ -36,6 +36,15 @@ fn call(request: RequestBuilder, key: Option<&str>) -> anyhow::Result<(StatusCod
     Ok((status, body))
 }
 
+/// A server on `kind`, an organization with a write key, and a worker key
+/// in it.
+fn world(kind: Kind) -> anyhow::Result<(TestApp, support::Tenant, String)> {
+    let app = TestApp::spawn(kind)?;
+    let tenant = app.tenant(Role::Write, Actor::Integration)?;
+    let worker_key = app.key(&tenant, Role::Worker)?;
+    Ok((app, tenant, worker_key))
+}
+
 fn put_flow(
     app: &TestApp,
     key: &str,
@@ -188,9 +197,7 @@ tasks:
 /// its input rendered from upstream outputs, numbers stay numbers and
 /// objects stay objects, and the flow completes; its graph says so.
 fn a_diamond_runs_with_typed_inputs(kind: Kind) -> TestResult {
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     let (status, stored) = put_flow(&app, &tenant.key, "diamond", DIAMOND)?;
     assert_eq!(status, StatusCode::CREATED, "{stored}");
     let (status, created) = start(
@@ -261,9 +268,7 @@ on_both_backends!(a_diamond_runs_with_typed_inputs);
 /// A root fanning out to 1,000 tasks, then a for_each over 500 items, run
 /// by real workers: every task once, the for_each's outputs in item order.
 fn a_fan_out_of_1000_and_a_for_each_of_500_complete_each_task_once(kind: Kind) -> TestResult {
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     let mut yaml = String::from("name: wide\ntasks:\n  - name: root\n");
     for i in 0..1000 {
         yaml.push_str(&format!("  - {{name: t{i}, depends_on: [root]}}\n"));
@@ -337,9 +342,7 @@ tasks:
 /// A task failing with no attempt left: what depends on it is never
 /// created, the other branch finishes, the flow is failed.
 fn a_failing_branch_stops_and_the_other_completes(kind: Kind) -> TestResult {
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     put_flow(&app, &tenant.key, "branches", BRANCHES)?;
     let (_, created) = start(&app, &tenant.key, json!({"flow": "branches"}))?;
     let id = created["id"].as_str().unwrap_or_default().to_owned();
@@ -414,9 +417,7 @@ tasks:
 /// Rerun from the middle: exactly that task and those downstream of it go
 /// stale and run again; the rest keep their single attempt.
 fn a_rerun_from_the_middle_stales_exactly_its_downstream(kind: Kind) -> TestResult {
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     put_flow(&app, &tenant.key, "chain", CHAIN)?;
     let (_, created) = start(&app, &tenant.key, json!({"flow": "chain"}))?;
     let id = created["id"].as_str().unwrap_or_default().to_owned();
@@ -487,9 +488,7 @@ on_both_backends!(a_rerun_from_the_middle_stales_exactly_its_downstream);
 /// failed; their worker hears lease_lost (its handlers see the
 /// cancellation); nothing more is created.
 fn cancel_while_tasks_run_stops_everything(kind: Kind) -> TestResult {
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     put_flow(
         &app,
         &tenant.key,
@@ -765,9 +764,7 @@ fn two_upstreams_completing_at_once_on_two_servers_create_the_downstream_once(
     use flowexec_server::with_store;
     use flowexec_service::{ClaimRequest, Outcome, Report, WorkerUseCases, Workers};
 
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     put_flow(
         &app,
         &tenant.key,
@@ -1030,9 +1027,7 @@ on_both_backends!(a_server_killed_mid_flow_restarts_and_every_task_completes_onc
 /// the completion that creates it, on both stores: five steps end well
 /// before a single safety poll (10 s) could have found one of them.
 fn a_completion_wakes_the_claim_waiting_for_the_task_it_made_ready(kind: Kind) -> TestResult {
-    let app = TestApp::spawn(kind)?;
-    let tenant = app.tenant(Role::Write, Actor::Integration)?;
-    let worker_key = app.key(&tenant, Role::Worker)?;
+    let (app, tenant, worker_key) = world(kind)?;
     put_flow(
         &app,
         &tenant.key,
