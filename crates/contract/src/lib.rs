@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use flowexec_domain::json::canonicalize;
 use flowexec_domain::ports::{
     ApiKeyRepository, DeploymentSecrets, ExecutionStore, HealthCheck, OrganizationRepository,
-    OverdueRuns, TenantTx,
+    OverdueRuns, RowLock, TenantTx,
 };
 use flowexec_domain::{next_attempt, Claim, Heartbeat, Jitter, RetryPolicy, RunOptions, WorkerId};
 use flowexec_domain::{
@@ -1267,11 +1267,12 @@ contract! {
             tx.save_flow(&flow)?;
             tx.insert_flow_version(&version)
         })?;
-        ensure!(store.read(tenant, |tx| tx.flow(&name, false))? == Some(flow.clone()));
-        ensure!(store.in_tenant(tenant, |tx| tx.flow(&name, true))? == Some(flow.clone()));
+        ensure!(store.read(tenant, |tx| tx.flow(&name, RowLock::None))? == Some(flow.clone()));
+        ensure!(store.in_tenant(tenant, |tx| tx.flow(&name, RowLock::Exclusive))? == Some(flow.clone()));
+        ensure!(store.in_tenant(tenant, |tx| tx.flow(&name, RowLock::Shared))? == Some(flow.clone()));
         ensure!(store.read(tenant, |tx| tx.flow_version(&name, 1))? == version);
         ensure!(matches!(store.in_tenant(tenant, |tx| tx.insert_flow_version(&version)), Err(RepoError::Conflict(_))));
-        ensure!(store.read(other, |tx| tx.flow(&name, false))?.is_none(), "another tenant's flow was seen");
+        ensure!(store.read(other, |tx| tx.flow(&name, RowLock::None))?.is_none(), "another tenant's flow was seen");
         ensure!(matches!(store.read(other, |tx| tx.flow_version(&name, 1)), Err(RepoError::NotFound)));
         ensure!(matches!(store.read(tenant, |tx| tx.flow_version(&name, 2)), Err(RepoError::NotFound)));
 
@@ -1282,7 +1283,7 @@ contract! {
             tx.save_flow(&updated)?;
             tx.insert_flow_version(&second)
         })?;
-        ensure!(store.read(tenant, |tx| tx.flow(&name, false))? == Some(updated.clone()));
+        ensure!(store.read(tenant, |tx| tx.flow(&name, RowLock::None))? == Some(updated.clone()));
         for extra in ["b-flow", "a-flow", "z"] {
             let flow = Flow { name: FlowName::parse(extra)?, ..flow.clone() };
             store.in_tenant(tenant, |tx| tx.save_flow(&flow))?;
@@ -1303,7 +1304,7 @@ contract! {
         let deleted = Flow { deleted_at: Some(at(3)), updated_at: at(3), ..updated };
         store.in_tenant(tenant, |tx| tx.save_flow(&deleted))?;
         ensure!(names(None, 10)? == ["a-flow", "b-flow", "z"]);
-        ensure!(store.read(tenant, |tx| tx.flow(&name, false))? == Some(deleted));
+        ensure!(store.read(tenant, |tx| tx.flow(&name, RowLock::None))? == Some(deleted));
         ensure!(store.read(tenant, |tx| tx.flow_version(&name, 1))? == version);
         Ok(())
     }

@@ -31,6 +31,18 @@ use crate::names::{FlowName, TaskName};
 use crate::query::{CountBy, FlowExecutionFilter, ListQuery, TaskExecutionFilter};
 use crate::transition::{ChangeOutcome, StatusChange};
 
+/// How a row read in a unit of work is locked until the unit ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLock {
+    /// Not locked.
+    None,
+    /// Shared: others may read and share-lock it, none may change it (nor
+    /// lock it exclusively) until this unit ends.
+    Shared,
+    /// Exclusive: the units that lock it run one after another.
+    Exclusive,
+}
+
 /// The operations of a unit of work on one tenant's executions.
 pub trait TenantTx {
     /// The task execution with this id. Soft-deleted ones are returned too.
@@ -221,9 +233,9 @@ pub trait TenantTx {
         at: DateTime<Utc>,
     ) -> Result<(), RepoError>;
 
-    /// The flow of this name (deleted or not), locked until the unit of
-    /// work ends when `lock`; `None` if the tenant has none.
-    fn flow(&mut self, name: &FlowName, lock: bool) -> Result<Option<Flow>, RepoError>;
+    /// The flow of this name (deleted or not), locked as `lock` says until
+    /// the unit of work ends; `None` if the tenant has none.
+    fn flow(&mut self, name: &FlowName, lock: RowLock) -> Result<Option<Flow>, RepoError>;
 
     /// Stores a flow as given, inserting or replacing the tenant's flow of
     /// that name.

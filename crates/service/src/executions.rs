@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::slice;
 
-use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
+use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, RowLock, TenantTx};
 use flowexec_domain::{
     latest_attempts, ChangeOutcome, Clock, CountBy, FlowExecution, FlowExecutionDetail,
     FlowExecutionFilter, FlowExecutionId, FlowGraph, FlowStatus, IfMatch, ListQuery,
@@ -327,7 +327,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
         require_write(principal)?;
         let organization = principal.organization_id;
         let (number, definition) = self.store.read(principal.tenant(), |tx| {
-            let flow = live(tx, &start.flow, false)?;
+            let flow = live(tx, &start.flow, RowLock::None)?;
             let number = start.version.unwrap_or(flow.latest_version);
             if !(1..=flow.latest_version).contains(&number) {
                 return Err(RepoError::NotFound);
@@ -357,9 +357,9 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> ExecutionUseCases for Exec
             updated_at: at,
         };
         let detail = self.store.in_tenant(principal.tenant(), |tx| {
-            // Locked: a deletion waits for this run to be created, or
-            // this run sees the deletion.
-            live(tx, &start.flow, true)?;
+            // Share-locked: a deletion waits for this run to be created,
+            // or this run sees the deletion; other runs start alongside.
+            live(tx, &start.flow, RowLock::Shared)?;
             tx.insert_flow_execution(&flow_execution)?;
             self.engine.settle(
                 tx,

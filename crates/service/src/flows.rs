@@ -3,7 +3,7 @@
 //! Every definition is checked in full at upload — every error at once,
 //! each located (`flowexec-flows`) — so a stored version always runs.
 
-use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, TenantTx};
+use flowexec_domain::ports::{DeploymentSecrets, ExecutionStore, RowLock, TenantTx};
 use flowexec_domain::{Clock, Flow, FlowName, FlowVersion, Principal, RepoError, SystemClock};
 use flowexec_flows::error::ErrorCode;
 use flowexec_flows::DefinitionError;
@@ -95,7 +95,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> Flows<S, C> {
 pub(crate) fn live<T: TenantTx>(
     tx: &mut T,
     name: &FlowName,
-    lock: bool,
+    lock: RowLock,
 ) -> Result<Flow, RepoError> {
     match tx.flow(name, lock)? {
         Some(flow) if flow.deleted_at.is_none() => Ok(flow),
@@ -135,7 +135,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> FlowUseCases for Flows<S, 
         let store = || {
             self.store.in_tenant(principal.tenant(), |tx| {
                 // Locked: versions are numbered one writer at a time.
-                let existing = tx.flow(&name, true)?;
+                let existing = tx.flow(&name, RowLock::Exclusive)?;
                 if let Some(flow) = existing.as_ref().filter(|f| f.deleted_at.is_none()) {
                     let latest = tx.flow_version(&name, flow.latest_version)?;
                     if latest.document == document {
@@ -192,7 +192,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> FlowUseCases for Flows<S, 
         version: Option<i32>,
     ) -> Result<StoredFlow, ServiceError> {
         Ok(self.store.read(principal.tenant(), |tx| {
-            let flow = live(tx, &name, false)?;
+            let flow = live(tx, &name, RowLock::None)?;
             let number = version.unwrap_or(flow.latest_version);
             if !(1..=flow.latest_version).contains(&number) {
                 return Err(RepoError::NotFound);
@@ -229,7 +229,7 @@ impl<S: ExecutionStore + DeploymentSecrets, C: Clock> FlowUseCases for Flows<S, 
         require_write(principal)?;
         let at = self.clock.now();
         self.store.in_tenant(principal.tenant(), |tx| {
-            let flow = live(tx, &name, true)?;
+            let flow = live(tx, &name, RowLock::Exclusive)?;
             tx.save_flow(&Flow {
                 deleted_at: Some(at),
                 updated_at: at,

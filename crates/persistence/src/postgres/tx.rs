@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use flowexec_domain::ports::TenantTx;
+use flowexec_domain::ports::{RowLock, TenantTx};
 use flowexec_domain::{
     ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, Flow, FlowExecution, FlowExecutionDetail,
     FlowExecutionFilter, FlowExecutionId, FlowName, FlowStatus, FlowVersion, IfMatch, ListQuery,
@@ -306,16 +306,16 @@ impl TenantTx for PgTx<'_> {
         self.done(result)
     }
 
-    fn flow(&mut self, name: &FlowName, lock: bool) -> Result<Option<Flow>, RepoError> {
+    fn flow(&mut self, name: &FlowName, lock: RowLock) -> Result<Option<Flow>, RepoError> {
         let org = self.org();
         let query = fl::table
             .filter(fl::organization_id.eq(org))
             .filter(fl::name.eq(name.as_str()))
             .select(FlowRow::as_select());
-        let row = if lock {
-            query.for_update().first(self.conn).optional()
-        } else {
-            query.first(self.conn).optional()
+        let row = match lock {
+            RowLock::None => query.first(self.conn).optional(),
+            RowLock::Shared => query.for_share().first(self.conn).optional(),
+            RowLock::Exclusive => query.for_update().first(self.conn).optional(),
         };
         let result = row
             .map_err(StoreError::from)

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use flowexec_domain::ports::TenantTx;
+use flowexec_domain::ports::{RowLock, TenantTx};
 use flowexec_domain::{
     ApiKeyId, ApiKeyInfo, ChangeOutcome, CountBy, Flow, FlowExecution, FlowExecutionDetail,
     FlowExecutionFilter, FlowExecutionId, FlowName, FlowStatus, FlowVersion, ListQuery,
@@ -150,7 +150,8 @@ impl TenantTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn flow(&mut self, name: &FlowName, _lock: bool) -> Result<Option<Flow>, RepoError> {
+    /// Writes run one at a time: every lock is held until the unit ends.
+    fn flow(&mut self, name: &FlowName, _lock: RowLock) -> Result<Option<Flow>, RepoError> {
         let row = fl::table
             .filter(fl::organization_id.eq(&self.org))
             .filter(fl::name.eq(name.as_str()))
