@@ -208,21 +208,42 @@ impl FlowStatus {
     }
 
     /// The status by the rule above from the statuses of the latest
-    /// attempts (deleted ones are left out here).
+    /// attempts (deleted ones are left out: no question names them).
     pub fn of_latest(latest: impl IntoIterator<Item = TaskStatus>) -> FlowStatus {
-        let live: Vec<TaskStatus> = latest
-            .into_iter()
-            .filter(|s| *s != TaskStatus::Deleted)
-            .collect();
-        if live.contains(&TaskStatus::Failed) {
-            FlowStatus::Failed
-        } else if !live.is_empty() && live.iter().all(|s| *s == TaskStatus::Completed) {
-            FlowStatus::Completed
-        } else if live.iter().all(|s| *s == TaskStatus::Queued) {
-            FlowStatus::Queued
-        } else {
-            FlowStatus::Running
+        let latest: Vec<TaskStatus> = latest.into_iter().collect();
+        let answer = Self::by_questions(|asked| {
+            Ok::<_, std::convert::Infallible>(latest.iter().any(|s| asked.contains(s)))
+        });
+        match answer {
+            Ok(status) => status,
+            Err(never) => match never {},
         }
+    }
+
+    /// The rule above, asked as at most four questions "is the latest
+    /// attempt of some task in one of these statuses?" — what a store
+    /// answers from partial indexes without reading a flow execution's
+    /// rows (the engine asks them at each change of its tasks).
+    pub fn by_questions<E>(
+        mut any_latest_in: impl FnMut(&[TaskStatus]) -> Result<bool, E>,
+    ) -> Result<FlowStatus, E> {
+        use TaskStatus::{Completed, Failed, Queued, Running, Stale};
+        if any_latest_in(&[Failed])? {
+            return Ok(FlowStatus::Failed);
+        }
+        if !any_latest_in(&[Queued, Running, Stale])? {
+            // Every live latest attempt completed, or none is left.
+            return Ok(if any_latest_in(&[Completed])? {
+                FlowStatus::Completed
+            } else {
+                FlowStatus::Queued
+            });
+        }
+        Ok(if any_latest_in(&[Running, Stale, Completed])? {
+            FlowStatus::Running
+        } else {
+            FlowStatus::Queued
+        })
     }
 }
 
@@ -258,15 +279,6 @@ impl FlowExecutionDetail {
             .into_iter()
             .map(|status| (status, latest.iter().filter(|t| t.status == status).count()))
             .collect()
-    }
-
-    /// The status its tasks give it, by the rule of [`FlowStatus`]
-    /// (`cancelled` stays).
-    pub fn derived_status(&self) -> FlowStatus {
-        if self.flow_execution.status == FlowStatus::Cancelled {
-            return FlowStatus::Cancelled;
-        }
-        FlowStatus::of_latest(self.latest_attempts().iter().map(|t| t.status))
     }
 }
 
@@ -709,7 +721,7 @@ mod tests {
     #[test]
     fn a_flows_status_follows_the_latest_attempt_of_each_task() {
         use TaskStatus::*;
-        let cases: [(Attempts<'_>, FlowStatus); 7] = [
+        let cases: [(Attempts<'_>, FlowStatus); 10] = [
             (&[("a", 0, Queued), ("b", 0, Queued)], FlowStatus::Queued),
             (&[("a", 0, Running), ("b", 0, Queued)], FlowStatus::Running),
             (
@@ -731,9 +743,23 @@ mod tests {
                 &[("a", 0, Completed), ("b", 0, Deleted)],
                 FlowStatus::Completed,
             ),
+            // None left: queued.
+            (&[("a", 0, Deleted)], FlowStatus::Queued),
+            // A stale one awaits its rerun.
+            (&[("a", 0, Stale), ("b", 0, Queued)], FlowStatus::Running),
+            (&[("a", 0, Stale), ("b", 0, Completed)], FlowStatus::Running),
         ];
         for (tasks, expected) in cases {
-            assert_eq!(detail_with(tasks).derived_status(), expected, "{tasks:?}");
+            assert_eq!(
+                FlowStatus::of_latest(
+                    detail_with(tasks)
+                        .latest_attempts()
+                        .iter()
+                        .map(|t| t.status)
+                ),
+                expected,
+                "{tasks:?}"
+            );
         }
         let counts =
             detail_with(&[("a", 0, Failed), ("a", 1, Queued), ("b", 0, Stale)]).task_counts();

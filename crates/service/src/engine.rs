@@ -127,28 +127,11 @@ impl Engine {
     }
 }
 
-/// The status of an ad hoc flow execution, by the rule of [`FlowStatus`],
-/// asked as a few questions about its latest attempts that partial
-/// indexes answer without reading the flow execution's rows (a
-/// completion in a flow of thousands of tasks reads a handful).
+/// The status of an ad hoc flow execution: the rule of [`FlowStatus`],
+/// its questions answered by the store from partial indexes (a completion
+/// in a flow of thousands of tasks reads a handful of rows).
 fn status_of_ad_hoc<T: TenantTx>(tx: &mut T, id: FlowExecutionId) -> Result<FlowStatus, RepoError> {
-    use TaskStatus::{Completed, Failed, Queued, Running, Stale};
-    if tx.any_latest_in(id, &[Failed])? {
-        return Ok(FlowStatus::Failed);
-    }
-    if !tx.any_latest_in(id, &[Queued, Running, Stale])? {
-        // Every latest attempt completed or deleted.
-        return Ok(if tx.any_latest_in(id, &[Completed])? {
-            FlowStatus::Completed
-        } else {
-            FlowStatus::Queued
-        });
-    }
-    Ok(if tx.any_latest_in(id, &[Running, Stale, Completed])? {
-        FlowStatus::Running
-    } else {
-        FlowStatus::Queued
-    })
+    FlowStatus::by_questions(|statuses| tx.any_latest_in(id, statuses))
 }
 
 /// Where each task of `definition` stands, from the attempts of the run.
